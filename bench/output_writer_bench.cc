@@ -1,0 +1,125 @@
+// Record serialisation throughput for NDJSON and CSV.
+//
+// The record is a complete Postfix conversation with STARTTLS (built by
+// replaying examples/postfix.transcript's content through the session).
+// References measured in the same run:
+//   BM_ReferenceJsonDump  dumping an already-built JSON object of the same
+//                         record (the serialiser alone; the writer also
+//                         builds the object);
+//   BM_ReferenceCsvJoin   joining the same number of short cells with commas.
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "benchmark/benchmark.h"
+#include "nlohmann/json.hpp"
+#include "output/csv_writer.h"
+#include "output/ndjson_writer.h"
+#include "smtp/transcript.h"
+
+namespace smtpscan::output {
+namespace {
+
+constexpr absl::string_view kTranscript =
+    R"(S: 220 mx.example.test ESMTP Postfix (Debian/GNU)
+C: EHLO
+S: 250-mx.example.test
+S: 250-PIPELINING
+S: 250-SIZE 10240000
+S: 250-VRFY
+S: 250-ETRN
+S: 250-STARTTLS
+S: 250-ENHANCEDSTATUSCODES
+S: 250-8BITMIME
+S: 250-DSN
+S: 250-SMTPUTF8
+S: 250 CHUNKING
+C: STARTTLS
+S: 220 2.0.0 Ready to start TLS
+TLS
+C: EHLO
+S: 250-mx.example.test
+S: 250-PIPELINING
+S: 250-SIZE 10240000
+S: 250-VRFY
+S: 250-ETRN
+S: 250-AUTH PLAIN LOGIN
+S: 250-ENHANCEDSTATUSCODES
+S: 250-8BITMIME
+S: 250-DSN
+S: 250-SMTPUTF8
+S: 250 CHUNKING
+C: QUIT
+S: 221 2.0.0 Bye
+)";
+
+AddressRecord MakeRecord() {
+  auto steps = smtp::ParseTranscript(kTranscript, "bench");
+  smtp::SessionConfig config;
+  config.ehlo_name = "scanner.example.test";
+  auto outcome = smtp::Replay(*steps, config, absl::FromUnixSeconds(1700000000),
+                              absl::Milliseconds(3), "bench");
+  AddressRecord record;
+  record.line = 42;
+  record.input = "192.0.2.25:25,mx.example.test";
+  record.probe.address = "192.0.2.25";
+  record.probe.port = 25;
+  record.probe.host = "mx.example.test";
+  record.probe.started_at = absl::FromUnixSeconds(1700000000);
+  record.probe.session = std::move(outcome->result);
+  return record;
+}
+
+void BM_NdjsonWrite(benchmark::State& state) {
+  const AddressRecord record = MakeRecord();
+  NdjsonWriter writer({});
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    writer.Write(record, &out);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["bytes_per_record"] = static_cast<double>(out.size());
+}
+BENCHMARK(BM_NdjsonWrite);
+
+void BM_ReferenceJsonDump(benchmark::State& state) {
+  const AddressRecord record = MakeRecord();
+  const nlohmann::ordered_json j = NdjsonWriter({}).ProbeJson(record.probe);
+  for (auto _ : state) {
+    std::string s = j.dump(-1, ' ', false,
+                           nlohmann::ordered_json::error_handler_t::replace);
+    benchmark::DoNotOptimize(s.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ReferenceJsonDump);
+
+void BM_CsvWrite(benchmark::State& state) {
+  const AddressRecord record = MakeRecord();
+  CsvWriter writer({});
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    writer.Write(record, &out);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["bytes_per_record"] = static_cast<double>(out.size());
+}
+BENCHMARK(BM_CsvWrite);
+
+void BM_ReferenceCsvJoin(benchmark::State& state) {
+  const std::vector<std::string> cells(CsvColumns().size(), "mx.example.test");
+  for (auto _ : state) {
+    std::string s = absl::StrJoin(cells, ",");
+    benchmark::DoNotOptimize(s.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ReferenceCsvJoin);
+
+}  // namespace
+}  // namespace smtpscan::output

@@ -1,0 +1,236 @@
+#include "output/csv_writer.h"
+
+#include <array>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "output/text.h"
+
+namespace smtpscan::output {
+namespace {
+
+enum Column : size_t {
+  kLine,
+  kInput,
+  kKind,
+  kDomain,
+  kStatus,
+  kStatusDetail,
+  kMxHost,
+  kMxPreference,
+  kAddress,
+  kPort,
+  kTlsMode,
+  kProbeStatus,
+  kProbeStatusDetail,
+  kGreetingCode,
+  kGreetingText,
+  kEhloCode,
+  kEhloDomain,
+  kEhloKeywords,
+  kSizeLimit,
+  kAuth,
+  kStartTlsOffered,
+  kHeloCode,
+  kStartTlsCode,
+  kTlsEstablished,
+  kTlsError,
+  kEhloTlsKeywords,
+  kQuitCode,
+  kProtocolError,
+  kAnomalyCount,
+  kConnectUs,
+  kGreetingUs,
+  kEhloUs,
+  kStartTlsUs,
+  kTlsHandshakeUs,
+  kEhloTlsUs,
+  kTotalUs,
+  kStartedAt,
+  kColumnCount,
+};
+
+constexpr std::array<absl::string_view, kColumnCount> kColumnNames = {
+    "line",
+    "input",
+    "kind",
+    "domain",
+    "status",
+    "status_detail",
+    "mx_host",
+    "mx_preference",
+    "address",
+    "port",
+    "tls_mode",
+    "probe_status",
+    "probe_status_detail",
+    "greeting_code",
+    "greeting_text",
+    "ehlo_code",
+    "ehlo_domain",
+    "ehlo_keywords",
+    "size_limit",
+    "auth",
+    "starttls_offered",
+    "helo_code",
+    "starttls_code",
+    "tls_established",
+    "tls_error",
+    "ehlo_tls_keywords",
+    "quit_code",
+    "protocol_error",
+    "anomaly_count",
+    "connect_us",
+    "greeting_us",
+    "ehlo_us",
+    "starttls_us",
+    "tls_handshake_us",
+    "ehlo_tls_us",
+    "total_us",
+    "started_at",
+};
+static_assert(kColumnNames.back() == "started_at");
+
+using Row = std::array<std::string, kColumnCount>;
+
+std::string Micros(const absl::optional<absl::Duration>& d) {
+  return d.has_value() ? absl::StrCat(absl::ToInt64Microseconds(*d)) : "";
+}
+
+std::string Bool(bool b) { return b ? "true" : "false"; }
+
+void FillProbe(const ProbeResult& p, Row* row) {
+  const smtp::SessionResult& s = p.session;
+  Row& r = *row;
+  r[kAddress] = p.address;
+  r[kPort] = absl::StrCat(p.port);
+  r[kTlsMode] = std::string(TlsModeName(p.tls_mode));
+  r[kProbeStatus] = std::string(ScanStatusName(s.status));
+  r[kProbeStatusDetail] = s.status_detail;
+  if (s.greeting.has_value()) {
+    r[kGreetingCode] = absl::StrCat(s.greeting->code);
+    r[kGreetingText] = absl::StrJoin(s.greeting->lines, "\n");
+  }
+  if (s.ehlo.has_value()) {
+    r[kEhloCode] = absl::StrCat(s.ehlo->reply.code);
+    r[kEhloDomain] = s.ehlo->domain;
+    r[kEhloKeywords] = absl::StrJoin(s.ehlo->Keywords(), " ");
+    if (auto size = s.ehlo->SizeLimit(); size.has_value()) {
+      r[kSizeLimit] = absl::StrCat(*size);
+    }
+    r[kAuth] = absl::StrJoin(s.ehlo->AuthMechanisms(), " ");
+    r[kStartTlsOffered] = Bool(s.ehlo->Has("STARTTLS"));
+  }
+  if (s.helo.has_value()) r[kHeloCode] = absl::StrCat(s.helo->code);
+  if (s.starttls.has_value()) r[kStartTlsCode] = absl::StrCat(s.starttls->code);
+  r[kTlsEstablished] = Bool(s.tls_established);
+  r[kTlsError] = s.tls_error;
+  if (s.ehlo_tls.has_value()) {
+    r[kEhloTlsKeywords] = absl::StrJoin(s.ehlo_tls->Keywords(), " ");
+  }
+  if (s.quit.has_value()) r[kQuitCode] = absl::StrCat(s.quit->code);
+  if (s.protocol_error.has_value()) {
+    r[kProtocolError] =
+        std::string(smtp::ReplyErrorName(s.protocol_error->kind));
+  }
+  r[kAnomalyCount] = absl::StrCat(s.anomaly_count);
+  r[kConnectUs] = Micros(s.timings.connect);
+  r[kGreetingUs] = Micros(s.timings.greeting);
+  r[kEhloUs] = Micros(s.timings.ehlo);
+  r[kStartTlsUs] = Micros(s.timings.starttls);
+  r[kTlsHandshakeUs] = Micros(s.timings.tls_handshake);
+  r[kEhloTlsUs] = Micros(s.timings.ehlo_tls);
+  r[kTotalUs] = Micros(s.timings.total);
+  if (p.started_at != absl::InfinitePast()) {
+    r[kStartedAt] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", p.started_at,
+                                     absl::UTCTimeZone());
+  }
+}
+
+void AppendRow(const Row& row, bool raw, std::string* out) {
+  for (size_t i = 0; i < row.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendCsvCell(row[i], raw, out);
+  }
+  out->append("\r\n");  // RFC 4180 §2: records end in CRLF
+}
+
+}  // namespace
+
+absl::Span<const absl::string_view> CsvColumns() { return kColumnNames; }
+
+void AppendCsvCell(absl::string_view cell, bool raw, std::string* out) {
+  std::string text = ToValidUtf8(cell);
+  if (!raw && !text.empty() &&
+      absl::string_view("=+-@\t\r").find(text[0]) != absl::string_view::npos) {
+    text.insert(text.begin(), '\'');
+  }
+  if (text.find_first_of(",\"\r\n") == std::string::npos) {
+    out->append(text);
+    return;
+  }
+  out->push_back('"');
+  for (char c : text) {
+    if (c == '"') out->push_back('"');
+    out->push_back(c);
+  }
+  out->push_back('"');
+}
+
+void CsvWriter::WriteHeader(std::string* out) {
+  Row header;
+  for (size_t i = 0; i < kColumnCount; ++i)
+    header[i] = std::string(kColumnNames[i]);
+  AppendRow(header, /*raw=*/true, out);
+}
+
+void CsvWriter::Write(const AddressRecord& record, std::string* out) {
+  Row r;
+  r[kLine] = absl::StrCat(record.line);
+  r[kInput] = record.input;
+  r[kKind] = "address";
+  r[kStatus] = std::string(ScanStatusName(record.probe.session.status));
+  r[kStatusDetail] = record.probe.session.status_detail;
+  r[kMxHost] = record.probe.host;
+  FillProbe(record.probe, &r);
+  AppendRow(r, options_.csv_raw_cells, out);
+}
+
+void CsvWriter::Write(const DomainRecord& record, std::string* out) {
+  Row base;
+  base[kLine] = absl::StrCat(record.line);
+  base[kInput] = record.input;
+  base[kKind] = "domain";
+  base[kDomain] = record.domain;
+  base[kStatus] = std::string(ScanStatusName(record.status));
+  base[kStatusDetail] = record.status_detail;
+  if (record.probes.empty()) {
+    AppendRow(base, options_.csv_raw_cells, out);
+    return;
+  }
+  for (const ProbeResult& p : record.probes) {
+    Row r = base;
+    r[kMxHost] = p.host;
+    for (const MxHost& mx : record.mx) {
+      if (mx.name == p.host) {
+        r[kMxPreference] = absl::StrCat(mx.preference);
+        break;
+      }
+    }
+    FillProbe(p, &r);
+    AppendRow(r, options_.csv_raw_cells, out);
+  }
+}
+
+void CsvWriter::Write(const InvalidInputRecord& record, std::string* out) {
+  Row r;
+  r[kLine] = absl::StrCat(record.line);
+  r[kInput] = record.input;
+  r[kKind] = "invalid";
+  r[kStatus] = std::string(ScanStatusName(ScanStatus::kInvalidInput));
+  r[kStatusDetail] = record.reason;
+  AppendRow(r, options_.csv_raw_cells, out);
+}
+
+}  // namespace smtpscan::output

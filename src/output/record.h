@@ -1,0 +1,83 @@
+// The output model: what smtpscan writes for each input line.
+//
+// Every input line yields exactly one record: an AddressRecord (the line was
+// an address), a DomainRecord (the line was an email domain) or an
+// InvalidInputRecord. Field names in README.md are the writers' names for the
+// members here; keep the two in step.
+#ifndef SMTPSCAN_OUTPUT_RECORD_H_
+#define SMTPSCAN_OUTPUT_RECORD_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "scan/scan_status.h"
+#include "smtp/session.h"
+
+namespace smtpscan::output {
+
+// How TLS was to be used on the probe.
+enum class TlsMode : uint8_t {
+  kNone,      // plaintext only (--starttls never)
+  kStartTls,  // STARTTLS when offered (ports 25 and 587)
+  kImplicit,  // TLS from the first byte (port 465, RFC 8314)
+};
+
+absl::string_view TlsModeName(TlsMode mode);  // "none", "starttls", "implicit"
+
+// One conversation with one (address, port).
+struct ProbeResult {
+  std::string
+      address;  // IP literal without brackets: "192.0.2.1", "2001:db8::1"
+  uint16_t port = 0;
+  // The name this address was reached through (an MX host, or the name given
+  // on the input line); empty when there is none.
+  std::string host;
+  TlsMode tls_mode = TlsMode::kStartTls;
+  absl::Time started_at = absl::InfinitePast();  // wall clock at connect
+  smtp::SessionResult session;                   // holds the status
+};
+
+// A line that was an address ("192.0.2.1:25,mx.example.com").
+struct AddressRecord {
+  uint64_t line = 0;  // 1-based line number in the input
+  std::string input;  // the line as read (without its line end)
+  ProbeResult probe;
+};
+
+// One mail server of a domain and what DNS said about it.
+struct MxHost {
+  std::string name;  // A-label form, lower case, no trailing dot
+  uint16_t preference = 0;
+  std::string dns_status;  // of its A/AAAA lookups: "NOERROR", "NXDOMAIN", ...
+  std::vector<std::string> addresses;
+  bool via_cname = false;  // the name was an alias (RFC 5321 §5.1 frowns on it)
+};
+
+// A line that was an email domain.
+struct DomainRecord {
+  uint64_t line = 0;
+  std::string input;
+  std::string domain;          // A-label form, lower case, no trailing dot
+  std::string domain_unicode;  // U-label form, when it differs from `domain`
+  ScanStatus status = ScanStatus::kSuccess;
+  std::string status_detail;
+  std::string mx_dns_status;  // of the MX lookup: "NOERROR", "NXDOMAIN", ...
+  bool null_mx = false;       // "MX 0 ." (RFC 7505): accepts no mail
+  bool implicit_mx = false;   // no MX records: the domain's own addresses
+  std::vector<MxHost> mx;     // in preference order
+  std::vector<ProbeResult> probes;
+};
+
+// A line that could not be parsed.
+struct InvalidInputRecord {
+  uint64_t line = 0;
+  std::string input;
+  std::string reason;  // one line, for a human
+};
+
+}  // namespace smtpscan::output
+
+#endif  // SMTPSCAN_OUTPUT_RECORD_H_

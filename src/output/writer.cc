@@ -1,0 +1,38 @@
+#include "output/writer.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "output/csv_writer.h"
+#include "output/ndjson_writer.h"
+
+namespace smtpscan::output {
+
+absl::string_view TlsModeName(TlsMode mode) {
+  switch (mode) {
+    case TlsMode::kNone:
+      return "none";
+    case TlsMode::kStartTls:
+      return "starttls";
+    case TlsMode::kImplicit:
+      return "implicit";
+  }
+  return "unknown";
+}
+
+absl::optional<Format> ParseFormat(absl::string_view name) {
+  if (name == "ndjson" || name == "json") return Format::kNdjson;
+  if (name == "csv") return Format::kCsv;
+  return absl::nullopt;
+}
+
+Format FormatForPath(absl::string_view path) {
+  return absl::EndsWithIgnoreCase(path, ".csv") ? Format::kCsv
+                                                : Format::kNdjson;
+}
+
+std::unique_ptr<RecordWriter> MakeWriter(Format format, WriterOptions options) {
+  if (format == Format::kCsv) return std::make_unique<CsvWriter>(options);
+  return std::make_unique<NdjsonWriter>(options);
+}
+
+}  // namespace smtpscan::output

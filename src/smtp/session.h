@@ -1,0 +1,201 @@
+// The client side of one SMTP conversation, as a sans-I/O state machine.
+//
+//   connect → greeting (complete, never talked over) → EHLO (HELO on 5xx)
+//     → [STARTTLS → TLS handshake → EHLO again] → QUIT → done
+//   implicit TLS (port 465): connect → TLS handshake → greeting → ...
+//
+// The session never sees a socket, a ring, a TLS library or a clock. The
+// caller (the engine) reports what happened — connected, bytes arrived, the
+// peer closed, a deadline passed, TLS is up — with the current time, and gets
+// back an Action: what to do next. The same object runs over plaintext and,
+// after kStartTls, over the plaintext side of a TLS channel.
+//
+// Typical use:
+//   Session s(config);
+//   s.Start(now);                      // TCP connect begins
+//   Action a = s.OnConnected(now);     // or OnSocketError / OnDeadline
+//   while (a.kind != Action::Kind::kClose) {
+//     ... send a.bytes, read, then a = s.OnBytes(chunk, now) ...
+//   }
+//   const SessionResult& r = s.result();
+#ifndef SMTPSCAN_SMTP_SESSION_H_
+#define SMTPSCAN_SMTP_SESSION_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+#include "scan/scan_status.h"
+#include "smtp/ehlo.h"
+#include "smtp/reply.h"
+#include "smtp/reply_parser.h"
+
+namespace smtpscan::smtp {
+
+enum class StartTlsPolicy : uint8_t {
+  kAuto,    // STARTTLS when the EHLO reply advertises it
+  kAlways,  // STARTTLS after any positive EHLO, advertised or not
+  kNever,   // never
+};
+
+struct SessionConfig {
+  std::string ehlo_name;  // REQUIRES: non-empty; a name the scanner controls
+  StartTlsPolicy starttls = StartTlsPolicy::kAuto;
+  bool implicit_tls = false;  // TLS from the first byte (RFC 8314, port 465)
+  ReplyParserLimits limits;
+};
+
+// Where the conversation is. The engine picks the deadline from it.
+enum class Phase : uint8_t {
+  kConnect,       // TCP connect in progress
+  kGreeting,      // waiting for the complete greeting
+  kEhlo,          // EHLO sent, waiting for its reply
+  kHelo,          // HELO sent after EHLO was refused
+  kStartTls,      // STARTTLS sent, waiting for its reply
+  kTlsHandshake,  // the caller runs the TLS handshake
+  kEhloTls,       // EHLO sent inside TLS
+  kHeloTls,       // HELO sent inside TLS after EHLO was refused
+  kQuit,          // QUIT sent, waiting for 221 or the close
+  kDone,          // finished: result() is final
+};
+
+// Stable lowercase name, used in status details and anomalies.
+absl::string_view PhaseName(Phase phase);
+
+// What the caller must do next.
+struct Action {
+  enum class Kind : uint8_t {
+    kRead,      // wait for bytes, then call OnBytes (or OnEof, OnDeadline...)
+    kSend,      // send `bytes` (all of them), then wait as for kRead
+    kStartTls,  // run a TLS handshake, then OnTlsEstablished / OnTlsFailed
+    kClose,     // close the connection; the session is done
+  };
+  Kind kind = Kind::kRead;
+  std::string bytes;  // kSend only
+
+  friend bool operator==(const Action&, const Action&) = default;
+};
+
+// Bytes the server sent when no reply was due.
+struct Anomaly {
+  enum class Kind : uint8_t {
+    kUnexpectedData,     // after a complete reply, before our next command
+    kDataAfterStartTls,  // after "220" to STARTTLS, before the handshake
+                         // (the CVE-2011-0411 injection class); never fed to
+                         // TLS
+  };
+  Kind kind = Kind::kUnexpectedData;
+  Phase phase = Phase::kGreeting;  // the phase whose reply they followed
+  uint64_t size = 0;               // how many bytes
+  std::string excerpt;             // the first kExcerptBytes of them, raw
+
+  static constexpr size_t kExcerptBytes = 64;
+  static constexpr size_t kMaxRecorded = 8;  // further ones are only counted
+};
+
+absl::string_view AnomalyKindName(Anomaly::Kind kind);
+
+// How long each step took. Unset for steps that did not complete.
+struct Timings {
+  absl::optional<absl::Duration> connect;        // Start → connected
+  absl::optional<absl::Duration> tls_handshake;  // kStartTls → established
+  absl::optional<absl::Duration> greeting;  // connected (or TLS up) → greeting
+  absl::optional<absl::Duration> ehlo;      // EHLO sent → reply
+  absl::optional<absl::Duration> helo;
+  absl::optional<absl::Duration> starttls;  // STARTTLS sent → reply
+  absl::optional<absl::Duration> ehlo_tls;
+  absl::optional<absl::Duration> helo_tls;
+  absl::optional<absl::Duration> quit;
+  absl::optional<absl::Duration> total;  // Start → done
+};
+
+// Everything the conversation showed. Final once phase() is kDone.
+struct SessionResult {
+  ScanStatus status = ScanStatus::kSuccess;
+  // Short and machine-friendly: a phase name for timeouts and early closes
+  // ("greeting"), a reply code for rejections ("554"), a ReplyErrorName for
+  // protocol errors, an errno name for socket errors ("ECONNREFUSED").
+  std::string status_detail;
+
+  absl::optional<Reply> greeting;
+  std::string greeting_raw;  // the greeting's bytes exactly as received
+  absl::optional<EhloReply> ehlo;
+  absl::optional<Reply> helo;
+  absl::optional<Reply> starttls;
+  bool tls_established = false;
+  std::string tls_error;  // OnTlsFailed's detail
+  absl::optional<EhloReply> ehlo_tls;
+  absl::optional<Reply> helo_tls;
+  absl::optional<Reply> quit;
+  absl::optional<ReplyParseError> protocol_error;
+  std::vector<Anomaly> anomalies;
+  uint64_t anomaly_count = 0;  // all of them, recorded or not
+
+  Timings timings;
+  uint64_t bytes_received = 0;  // plaintext SMTP bytes
+  uint64_t bytes_sent = 0;
+};
+
+class Session {
+ public:
+  // REQUIRES: !config.ehlo_name.empty().
+  explicit Session(SessionConfig config);
+
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // The TCP connect starts now.
+  void Start(absl::Time now);
+
+  // The TCP connection is established.
+  Action OnConnected(absl::Time now);
+
+  // Plaintext bytes from the server (decrypted ones after kStartTls).
+  Action OnBytes(absl::string_view bytes, absl::Time now);
+
+  // The server closed its side (a read returned 0).
+  Action OnEof(absl::Time now);
+
+  // A socket operation failed with `error_number` (an errno value, positive).
+  Action OnSocketError(int error_number, absl::Time now);
+
+  // The deadline of the current phase (or of the whole session) passed.
+  Action OnDeadline(absl::Time now);
+
+  // The TLS handshake the session asked for finished.
+  Action OnTlsEstablished(absl::Time now);
+  // ... or failed; `detail` is kept in the result (OpenSSL's reason).
+  Action OnTlsFailed(absl::string_view detail, absl::Time now);
+
+  Phase phase() const { return phase_; }
+  bool done() const { return phase_ == Phase::kDone; }
+  const SessionResult& result() const { return result_; }
+  SessionResult TakeResult() { return std::move(result_); }
+
+ private:
+  Action HandleReply(Reply reply, absl::Time now);
+  // After a positive EHLO (esmtp) or HELO: STARTTLS if wanted, else QUIT.
+  Action AfterHello(bool esmtp, absl::Time now);
+  // Sends `verb` (with the EHLO name for EHLO and HELO) and enters `next`.
+  Action Send(Phase next, absl::string_view verb, absl::Time now);
+  Action SendQuit(absl::Time now);
+  Action Finish(absl::Time now);
+  void SetOutcome(ScanStatus status, std::string detail);
+  void RecordAnomaly(Anomaly::Kind kind, absl::string_view bytes,
+                     absl::optional<Phase> phase = absl::nullopt);
+
+  SessionConfig config_;
+  ReplyParser parser_;
+  Phase phase_ = Phase::kConnect;
+  absl::Time started_;
+  absl::Time phase_started_;
+  bool tls_ = false;  // the byte stream now runs inside TLS
+  SessionResult result_;
+};
+
+}  // namespace smtpscan::smtp
+
+#endif  // SMTPSCAN_SMTP_SESSION_H_
