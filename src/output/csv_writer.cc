@@ -148,6 +148,18 @@ void FillProbe(const ProbeResult& p, Row* row) {
   }
 }
 
+// The cells every row of a record starts with.
+Row RecordRow(uint64_t line, const std::string& input, const char* kind,
+              ScanStatus status, const std::string& detail) {
+  Row r;
+  r[kLine] = absl::StrCat(line);
+  r[kInput] = input;
+  r[kKind] = kind;
+  r[kStatus] = std::string(ScanStatusName(status));
+  r[kStatusDetail] = detail;
+  return r;
+}
+
 void AppendRow(const Row& row, bool raw, std::string* out) {
   for (size_t i = 0; i < row.size(); ++i) {
     if (i > 0) out->push_back(',');
@@ -186,25 +198,18 @@ void CsvWriter::WriteHeader(std::string* out) {
 }
 
 void CsvWriter::Write(const AddressRecord& record, std::string* out) {
-  Row r;
-  r[kLine] = absl::StrCat(record.line);
-  r[kInput] = record.input;
-  r[kKind] = "address";
-  r[kStatus] = std::string(ScanStatusName(record.probe.session.status));
-  r[kStatusDetail] = record.probe.session.status_detail;
+  Row r = RecordRow(record.line, record.input, "address",
+                    record.probe.session.status,
+                    record.probe.session.status_detail);
   r[kMxHost] = record.probe.host;
   FillProbe(record.probe, &r);
   AppendRow(r, options_.csv_raw_cells, out);
 }
 
 void CsvWriter::Write(const DomainRecord& record, std::string* out) {
-  Row base;
-  base[kLine] = absl::StrCat(record.line);
-  base[kInput] = record.input;
-  base[kKind] = "domain";
+  Row base = RecordRow(record.line, record.input, "domain", record.status,
+                       record.status_detail);
   base[kDomain] = record.domain;
-  base[kStatus] = std::string(ScanStatusName(record.status));
-  base[kStatusDetail] = record.status_detail;
   if (record.probes.empty()) {
     AppendRow(base, options_.csv_raw_cells, out);
     return;
@@ -224,12 +229,8 @@ void CsvWriter::Write(const DomainRecord& record, std::string* out) {
 }
 
 void CsvWriter::Write(const InvalidInputRecord& record, std::string* out) {
-  Row r;
-  r[kLine] = absl::StrCat(record.line);
-  r[kInput] = record.input;
-  r[kKind] = "invalid";
-  r[kStatus] = std::string(ScanStatusName(ScanStatus::kInvalidInput));
-  r[kStatusDetail] = record.reason;
+  const Row r = RecordRow(record.line, record.input, "invalid",
+                          ScanStatus::kInvalidInput, record.reason);
   AppendRow(r, options_.csv_raw_cells, out);
 }
 

@@ -61,6 +61,15 @@ Json TimingsJson(const smtp::Timings& t) {
   return j;
 }
 
+// Every record starts with these three keys.
+Json RecordStart(uint64_t line, const std::string& input, const char* kind) {
+  Json j;
+  j["line"] = line;
+  j["input"] = input;
+  j["kind"] = kind;
+  return j;
+}
+
 std::string Rfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
 }
@@ -128,19 +137,13 @@ void NdjsonWriter::AppendProbeFields(const ProbeResult& p, Json* out) const {
 }
 
 void NdjsonWriter::Write(const AddressRecord& record, std::string* out) {
-  Json j;
-  j["line"] = record.line;
-  j["input"] = record.input;
-  j["kind"] = "address";
+  Json j = RecordStart(record.line, record.input, "address");
   AppendProbeFields(record.probe, &j);
   Append(j, out);
 }
 
 void NdjsonWriter::Write(const DomainRecord& record, std::string* out) {
-  Json j;
-  j["line"] = record.line;
-  j["input"] = record.input;
-  j["kind"] = "domain";
+  Json j = RecordStart(record.line, record.input, "domain");
   j["domain"] = record.domain;
   if (!record.domain_unicode.empty())
     j["domain_unicode"] = record.domain_unicode;
@@ -169,10 +172,7 @@ void NdjsonWriter::Write(const DomainRecord& record, std::string* out) {
 }
 
 void NdjsonWriter::Write(const InvalidInputRecord& record, std::string* out) {
-  Json j;
-  j["line"] = record.line;
-  j["input"] = record.input;
-  j["kind"] = "invalid";
+  Json j = RecordStart(record.line, record.input, "invalid");
   j["status"] = ScanStatusName(ScanStatus::kInvalidInput);
   j["status_detail"] = record.reason;
   Append(j, out);
