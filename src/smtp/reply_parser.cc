@@ -67,6 +67,7 @@ void ReplyParser::Reset() {
   offset_ = 0;
   line_offset_ = 0;
   excerpt_done_ = false;
+  excerpt_dropped_ = false;
   error_ = ReplyParseError();
 }
 
@@ -76,6 +77,7 @@ void ReplyParser::Fail(ReplyError kind, bool line_ended) {
   error_.offset = line_offset_;
   error_.excerpt.clear();
   excerpt_done_ = false;
+  excerpt_dropped_ = false;
   ExtendExcerpt(line_);
   if (line_ended) EndExcerpt();
 }
@@ -83,15 +85,16 @@ void ReplyParser::Fail(ReplyError kind, bool line_ended) {
 void ReplyParser::ExtendExcerpt(absl::string_view bytes) {
   if (excerpt_done_) return;
   const size_t room = ReplyParseError::kExcerptBytes - error_.excerpt.size();
+  if (bytes.size() > room) excerpt_dropped_ = true;
   error_.excerpt.append(bytes.data(), std::min(room, bytes.size()));
-  if (error_.excerpt.size() >= ReplyParseError::kExcerptBytes) {
-    excerpt_done_ = true;
-  }
 }
 
 void ReplyParser::EndExcerpt() {
   if (excerpt_done_) return;
-  if (!error_.excerpt.empty() && error_.excerpt.back() == '\r') {
+  // A CR right before the LF belongs to the line end, not the line; when
+  // bytes were dropped at the cap, the excerpt's last byte was not that CR.
+  if (!excerpt_dropped_ && !error_.excerpt.empty() &&
+      error_.excerpt.back() == '\r') {
     error_.excerpt.pop_back();
   }
   excerpt_done_ = true;

@@ -122,8 +122,9 @@ class ReplyParser {
   bool prefix_checked_ = false;
   size_t reply_bytes_ = 0;  // wire bytes of completed lines of reply_
   uint64_t offset_ = 0;
-  uint64_t line_offset_ = 0;   // stream offset of line_'s first byte
-  bool excerpt_done_ = false;  // error excerpt reached its cap or line end
+  uint64_t line_offset_ = 0;      // stream offset of line_'s first byte
+  bool excerpt_done_ = false;     // the bad line's end was reached
+  bool excerpt_dropped_ = false;  // bytes of the bad line fell past the cap
   ReplyParseError error_;
 };
 
