@@ -64,7 +64,7 @@ void Session::Start(absl::Time now) {
 }
 
 Action Session::OnConnected(absl::Time now) {
-  if (phase_ != Phase::kConnect) return {Action::Kind::kRead, {}};
+  if (phase_ != Phase::kConnect) return Idle();
   result_.timings.connect = now - started_;
   phase_started_ = now;
   if (config_.implicit_tls) {
@@ -76,14 +76,20 @@ Action Session::OnConnected(absl::Time now) {
 }
 
 Action Session::OnBytes(absl::string_view bytes, absl::Time now) {
+  if (phase_ == Phase::kDone) return Idle();
   result_.bytes_received += bytes.size();
-  if (phase_ == Phase::kDone) return {Action::Kind::kClose, {}};
-  if (phase_ == Phase::kConnect || phase_ == Phase::kTlsHandshake) {
-    // No reply is due: the caller should not pass plaintext here.
+  if (phase_ == Phase::kConnect) {
     RecordAnomaly(Anomaly::Kind::kUnexpectedData, bytes);
-    return {phase_ == Phase::kConnect ? Action::Kind::kRead
-                                      : Action::Kind::kStartTls,
-            {}};
+    return Idle();
+  }
+  if (phase_ == Phase::kTlsHandshake) {
+    // Plaintext after the 220 to STARTTLS that arrived in a chunk of its
+    // own: the same injection anomaly as when it shares the 220's chunk.
+    RecordAnomaly(
+        config_.implicit_tls ? Anomaly::Kind::kUnexpectedData
+                             : Anomaly::Kind::kDataAfterStartTls,
+        bytes, config_.implicit_tls ? Phase::kTlsHandshake : Phase::kStartTls);
+    return Idle();
   }
   while (!bytes.empty()) {
     const ReplyParser::Step step = parser_.Parse(bytes);
@@ -197,7 +203,7 @@ Action Session::AfterHello(bool esmtp, absl::Time now) {
 }
 
 Action Session::OnEof(absl::Time now) {
-  if (phase_ == Phase::kDone) return {Action::Kind::kClose, {}};
+  if (phase_ == Phase::kDone) return Idle();
   if (phase_ != Phase::kQuit) {
     SetOutcome(ScanStatus::kClosedEarly, std::string(PhaseName(phase_)));
   }
@@ -205,7 +211,7 @@ Action Session::OnEof(absl::Time now) {
 }
 
 Action Session::OnSocketError(int error_number, absl::Time now) {
-  if (phase_ == Phase::kDone) return {Action::Kind::kClose, {}};
+  if (phase_ == Phase::kDone) return Idle();
   ScanStatus status;
   if (phase_ == Phase::kConnect) {
     status = error_number == ETIMEDOUT     ? ScanStatus::kConnectionTimeout
@@ -227,7 +233,7 @@ Action Session::OnSocketError(int error_number, absl::Time now) {
 Action Session::OnDeadline(absl::Time now) {
   switch (phase_) {
     case Phase::kDone:
-      return {Action::Kind::kClose, {}};
+      return Idle();
     case Phase::kConnect:
       SetOutcome(ScanStatus::kConnectionTimeout, "connect");
       break;
@@ -251,7 +257,7 @@ Action Session::OnDeadline(absl::Time now) {
 }
 
 Action Session::OnTlsEstablished(absl::Time now) {
-  if (phase_ != Phase::kTlsHandshake) return {Action::Kind::kRead, {}};
+  if (phase_ != Phase::kTlsHandshake) return Idle();
   result_.timings.tls_handshake = now - phase_started_;
   result_.tls_established = true;
   tls_ = true;
@@ -265,7 +271,7 @@ Action Session::OnTlsEstablished(absl::Time now) {
 }
 
 Action Session::OnTlsFailed(absl::string_view detail, absl::Time now) {
-  if (phase_ != Phase::kTlsHandshake) return {Action::Kind::kClose, {}};
+  if (phase_ != Phase::kTlsHandshake) return Idle();
   result_.tls_error = std::string(detail);
   SetOutcome(ScanStatus::kTlsHandshakeError, std::string(detail));
   // No QUIT: after a failed handshake the stream is neither TLS nor SMTP.
@@ -283,6 +289,17 @@ Action Session::Send(Phase next, absl::string_view verb, absl::Time now) {
   phase_ = next;
   phase_started_ = now;
   return action;
+}
+
+Action Session::Idle() const {
+  switch (phase_) {
+    case Phase::kDone:
+      return {Action::Kind::kClose, {}};
+    case Phase::kTlsHandshake:
+      return {Action::Kind::kStartTls, {}};
+    default:
+      return {Action::Kind::kRead, {}};
+  }
 }
 
 Action Session::SendQuit(absl::Time now) {

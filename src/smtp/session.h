@@ -10,6 +10,9 @@
 // back an Action: what to do next. The same object runs over plaintext and,
 // after kStartTls, over the plaintext side of a TLS channel.
 //
+// An event that makes no sense in the current phase changes nothing; once
+// the session is done, every call returns kClose.
+//
 // Typical use:
 //   Session s(config);
 //   s.Start(now);                      // TCP connect begins
@@ -182,6 +185,10 @@ class Session {
   // Sends `verb` (with the EHLO name for EHLO and HELO) and enters `next`.
   Action Send(Phase next, absl::string_view verb, absl::Time now);
   Action SendQuit(absl::Time now);
+  // The action for the current phase, for an event that arrives where it
+  // means nothing (after the end, a second OnConnected, ...): it changes
+  // nothing and asks the caller to keep doing what it was doing.
+  Action Idle() const;
   Action Finish(absl::Time now);
   void SetOutcome(ScanStatus status, std::string detail);
   void RecordAnomaly(Anomaly::Kind kind, absl::string_view bytes,

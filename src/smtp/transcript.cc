@@ -61,7 +61,8 @@ absl::StatusOr<std::vector<TranscriptStep>> ParseTranscript(
       if (step.text.empty()) return error("C: needs a command");
     } else if (trimmed == "TLS") {
       step.kind = Kind::kTls;
-    } else if (absl::StartsWith(trimmed, "TLS-FAIL")) {
+    } else if (trimmed == "TLS-FAIL" ||
+               absl::StartsWith(trimmed, "TLS-FAIL ")) {
       step.kind = Kind::kTlsFail;
       step.text = std::string(absl::StripAsciiWhitespace(trimmed.substr(8)));
     } else if (trimmed == "CLOSE") {
