@@ -19,7 +19,7 @@ int Main(int argc, char** argv) {
       "protocol core offline.",
       "smtpscan");
   app.set_version_flag("--version", "smtpscan " SMTPSCAN_VERSION);
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);
 
   ReplayOptions replay;
   CLI::App* replay_cmd = AddReplayCommand(&app, &replay);
@@ -29,10 +29,13 @@ int Main(int argc, char** argv) {
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    // One line, not CLI11's two: scripts and people read the first line.
+    std::cerr << "smtpscan: " << e.what() << " (see smtpscan --help)\n";
     return kExitUsage;
   }
   if (replay_cmd->parsed()) return RunReplay(replay);
+  std::cerr << "smtpscan: a subcommand is required: replay (see smtpscan "
+               "--help)\n";
   return kExitUsage;
 }
 

@@ -37,6 +37,7 @@ enum Column : size_t {
   kTlsEstablished,
   kTlsError,
   kEhloTlsKeywords,
+  kAuthTls,
   kQuitCode,
   kProtocolError,
   kAnomalyCount,
@@ -78,6 +79,7 @@ constexpr std::array<absl::string_view, kColumnCount> kColumnNames = {
     "tls_established",
     "tls_error",
     "ehlo_tls_keywords",
+    "auth_tls",
     "quit_code",
     "protocol_error",
     "anomaly_count",
@@ -128,6 +130,7 @@ void FillProbe(const ProbeResult& p, Row* row) {
   r[kTlsError] = s.tls_error;
   if (s.ehlo_tls.has_value()) {
     r[kEhloTlsKeywords] = absl::StrJoin(s.ehlo_tls->Keywords(), " ");
+    r[kAuthTls] = absl::StrJoin(s.ehlo_tls->AuthMechanisms(), " ");
   }
   if (s.quit.has_value()) r[kQuitCode] = absl::StrCat(s.quit->code);
   if (s.protocol_error.has_value()) {

@@ -20,7 +20,7 @@ absl::string_view TlsModeName(TlsMode mode) {
 }
 
 absl::optional<Format> ParseFormat(absl::string_view name) {
-  if (name == "ndjson" || name == "json") return Format::kNdjson;
+  if (name == "ndjson") return Format::kNdjson;
   if (name == "csv") return Format::kCsv;
   return absl::nullopt;
 }

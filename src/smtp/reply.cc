@@ -57,7 +57,8 @@ absl::string_view Reply::TextWithoutEnhanced(size_t i) const {
 
 absl::string_view Reply::AnnouncedName() const {
   if (lines.empty()) return {};
-  absl::string_view text = absl::StripLeadingAsciiWhitespace(lines[0]);
+  absl::string_view text =
+      absl::StripLeadingAsciiWhitespace(TextWithoutEnhanced(0));
   return text.substr(0, text.find_first_of(" \t"));
 }
 

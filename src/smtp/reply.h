@@ -49,8 +49,10 @@ struct Reply {
   // REQUIRES: i < lines.size().
   absl::string_view TextWithoutEnhanced(size_t i) const;
 
-  // The first word of the first line: in a greeting or an EHLO reply, the
-  // name the server announces for itself. Empty when there is none.
+  // The first word of the first line after any enhanced status code: in a
+  // greeting or an EHLO reply, the name the server announces for itself
+  // ("554 5.7.1 mx.example.net blocked" -> "mx.example.net"). Empty when
+  // there is none.
   absl::string_view AnnouncedName() const;
 
   friend bool operator==(const Reply&, const Reply&) = default;

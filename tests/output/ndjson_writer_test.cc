@@ -1,0 +1,594 @@
+#include "output/ndjson_writer.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "output/record_fixtures.h"
+
+namespace smtpscan::output {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using Json = nlohmann::ordered_json;
+
+using fixtures::AllBytes;
+using fixtures::ExampleDomainRecord;
+using fixtures::ExampleInvalidRecord;
+using fixtures::HostileProbe;
+using fixtures::HostileText;
+using fixtures::HttpProbe;
+using fixtures::IsStrictUtf8;
+using fixtures::NullMxDomainRecord;
+using fixtures::PostfixAddressRecord;
+using fixtures::PostfixProbe;
+using fixtures::RandomByteStrings;
+using fixtures::RefusedProbe;
+
+std::vector<std::string> Keys(const Json& j) {
+  std::vector<std::string> keys;
+  for (const auto& item : j.items()) keys.push_back(item.key());
+  return keys;
+}
+
+// The one line a record became, checked for what every NDJSON line must be:
+// one '\n' at its end, no raw control bytes, valid UTF-8, a JSON object.
+template <typename Record>
+Json WriteOne(const Record& record, WriterOptions options = {}) {
+  NdjsonWriter writer(options);
+  std::string out;
+  writer.Write(record, &out);
+  EXPECT_FALSE(out.empty());
+  if (out.empty()) return Json();
+  EXPECT_EQ(out.back(), '\n');
+  EXPECT_EQ(out.find('\n'), out.size() - 1) << "more than one line: " << out;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const auto b = static_cast<unsigned char>(out[i]);
+    if (b < 0x20 && i != out.size() - 1) {
+      ADD_FAILURE() << "raw control byte " << int{b} << " at " << i;
+      break;
+    }
+  }
+  EXPECT_TRUE(IsStrictUtf8(out)) << out;
+  Json j = Json::parse(out, nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(j.is_discarded()) << out;
+  EXPECT_TRUE(j.is_object()) << out;
+  return j;
+}
+
+// The ASCII bytes of `s`, NUL included (JSON keeps NUL as \u0000).
+std::string AsciiOf(absl::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x80) out.push_back(c);
+  }
+  return out;
+}
+
+TEST(NdjsonWriterTest, HeaderIsEmpty) {
+  NdjsonWriter writer({});
+  std::string out = "kept";
+  writer.WriteHeader(&out);
+  EXPECT_EQ(out, "kept");
+}
+
+TEST(NdjsonWriterTest, AddressRecordKeysInConversationOrder) {
+  Json j = WriteOne(PostfixAddressRecord());
+  EXPECT_THAT(
+      Keys(j),
+      ElementsAre("line", "input", "kind", "address", "port", "host",
+                  "tls_mode", "status", "started_at", "greeting", "ehlo",
+                  "starttls", "tls_established", "ehlo_tls", "quit",
+                  "timings_us", "bytes_received", "bytes_sent"));
+}
+
+TEST(NdjsonWriterTest, AddressRecordTopLevelValues) {
+  Json j = WriteOne(PostfixAddressRecord());
+  EXPECT_EQ(j["line"], 7);
+  EXPECT_TRUE(j["line"].is_number_unsigned());
+  EXPECT_EQ(j["input"], "192.0.2.25:25,mx1.example.com");
+  EXPECT_EQ(j["kind"], "address");
+  EXPECT_EQ(j["address"], "192.0.2.25");
+  EXPECT_EQ(j["port"], 25);
+  EXPECT_EQ(j["host"], "mx1.example.com");
+  EXPECT_EQ(j["tls_mode"], "starttls");
+  EXPECT_EQ(j["status"], "success");
+  EXPECT_EQ(j["started_at"], "2024-05-06T07:08:09.012345Z");
+  EXPECT_EQ(j["tls_established"], true);
+  EXPECT_EQ(j["bytes_received"], 433);
+  EXPECT_EQ(j["bytes_sent"], 62);
+}
+
+TEST(NdjsonWriterTest, GreetingObject) {
+  Json j = WriteOne(PostfixAddressRecord());
+  EXPECT_EQ(j["greeting"], Json::parse(R"j({"code":220,
+                "lines":["mx1.example.com ESMTP Postfix (Debian/GNU)"],
+                "host":"mx1.example.com"})j"));
+}
+
+TEST(NdjsonWriterTest, GreetingWithEnhancedCodeAndSeveralLines) {
+  AddressRecord r = PostfixAddressRecord();
+  r.probe.session.status = ScanStatus::kGreetingRejected;
+  r.probe.session.status_detail = "554";
+  r.probe.session.greeting = fixtures::MakeReply(
+      554, {"5.7.1 blocked.example.net Service unavailable", "see url"},
+      smtp::EnhancedStatusCode{5, 7, 1});
+  Json j = WriteOne(r);
+  EXPECT_EQ(j["status"], "greeting-rejected");
+  EXPECT_EQ(j["status_detail"], "554");
+  EXPECT_THAT(Keys(j["greeting"]),
+              ElementsAre("code", "enhanced", "lines", "host"));
+  EXPECT_EQ(j["greeting"]["code"], 554);
+  EXPECT_EQ(j["greeting"]["enhanced"], "5.7.1");
+  EXPECT_EQ(j["greeting"]["lines"].size(), 2u);
+  EXPECT_EQ(j["greeting"]["lines"][1], "see url");
+  // The server's name follows the enhanced status code, as in an EHLO
+  // reply's domain; "5.7.1" is no host name.
+  EXPECT_EQ(j["greeting"]["host"].get<std::string>(), "blocked.example.net");
+}
+
+TEST(NdjsonWriterTest, EhloObject) {
+  Json j = WriteOne(PostfixAddressRecord());
+  Json& ehlo = j["ehlo"];
+  EXPECT_THAT(Keys(ehlo), ElementsAre("code", "lines", "domain", "greet",
+                                      "extensions", "starttls", "size_limit"));
+  EXPECT_EQ(ehlo["code"], 250);
+  EXPECT_EQ(ehlo["lines"].size(), 11u);
+  EXPECT_EQ(ehlo["lines"][0], "mx1.example.com");
+  EXPECT_EQ(ehlo["domain"], "mx1.example.com");
+  EXPECT_EQ(ehlo["greet"], "");
+  ASSERT_EQ(ehlo["extensions"].size(), 10u);
+  EXPECT_EQ(ehlo["extensions"][0], Json::parse(R"({"keyword":"PIPELINING"})"));
+  EXPECT_EQ(ehlo["extensions"][1],
+            Json::parse(R"({"keyword":"SIZE","params":["10240000"]})"));
+  EXPECT_EQ(ehlo["extensions"][4], Json::parse(R"({"keyword":"STARTTLS"})"));
+  EXPECT_EQ(ehlo["starttls"], true);
+  EXPECT_EQ(ehlo["size_limit"], 10240000);
+  EXPECT_FALSE(ehlo.contains("auth"));
+}
+
+TEST(NdjsonWriterTest, EhloTlsWithAuthAndLegacyEquals) {
+  Json j = WriteOne(PostfixAddressRecord());
+  Json& ehlo = j["ehlo_tls"];
+  EXPECT_EQ(ehlo["starttls"], false);
+  EXPECT_EQ(ehlo["extensions"][2],
+            Json::parse(R"({"keyword":"AUTH","params":["PLAIN","LOGIN"]})"));
+  EXPECT_EQ(ehlo["extensions"][3],
+            Json::parse(R"({"keyword":"AUTH","params":["LOGIN","PLAIN"],
+                            "legacy_equals":true})"));
+  EXPECT_THAT(Keys(ehlo["extensions"][3]),
+              ElementsAre("keyword", "params", "legacy_equals"));
+  EXPECT_EQ(ehlo["auth"], Json::parse(R"(["PLAIN","LOGIN"])"));
+}
+
+TEST(NdjsonWriterTest, EhloWithGreetAndNoSizeNumber) {
+  AddressRecord r = PostfixAddressRecord();
+  r.probe.session.ehlo = fixtures::MakeEhlo(
+      {"mail.example.org Hello scanner [203.0.113.5]", "SIZE", "HELP"});
+  Json j = WriteOne(r);
+  EXPECT_EQ(j["ehlo"]["domain"], "mail.example.org");
+  EXPECT_EQ(j["ehlo"]["greet"], "Hello scanner [203.0.113.5]");
+  EXPECT_EQ(j["ehlo"]["starttls"], false);
+  EXPECT_FALSE(j["ehlo"].contains("size_limit"));
+  EXPECT_EQ(j["ehlo"]["extensions"][0], Json::parse(R"({"keyword":"SIZE"})"));
+}
+
+TEST(NdjsonWriterTest, StartTlsAndQuitReplies) {
+  Json j = WriteOne(PostfixAddressRecord());
+  EXPECT_EQ(j["starttls"], Json::parse(R"({"code":220,"enhanced":"2.0.0",
+                                      "lines":["2.0.0 Ready to start TLS"]})"));
+  EXPECT_THAT(Keys(j["starttls"]), ElementsAre("code", "enhanced", "lines"));
+  EXPECT_EQ(j["quit"], Json::parse(R"({"code":221,"enhanced":"2.0.0",
+                                      "lines":["2.0.0 Bye"]})"));
+}
+
+TEST(NdjsonWriterTest, HeloAndTlsErrorWhenPresent) {
+  AddressRecord r = PostfixAddressRecord();
+  smtp::SessionResult& s = r.probe.session;
+  s.status = ScanStatus::kTlsHandshakeError;
+  s.status_detail = "tls-handshake";
+  s.ehlo = fixtures::MakeEhlo({"x"});
+  s.ehlo->reply.code = 502;
+  s.helo = fixtures::MakeReply(250, {"old.example.net"});
+  s.tls_established = false;
+  s.tls_error = "wrong version number";
+  s.ehlo_tls.reset();
+  s.helo_tls = fixtures::MakeReply(250, {"in tls"});
+  Json j = WriteOne(r);
+  EXPECT_THAT(Keys(j),
+              ElementsAre("line", "input", "kind", "address", "port", "host",
+                          "tls_mode", "status", "status_detail", "started_at",
+                          "greeting", "ehlo", "helo", "starttls",
+                          "tls_established", "tls_error", "helo_tls", "quit",
+                          "timings_us", "bytes_received", "bytes_sent"));
+  EXPECT_EQ(j["status"], "tls-handshake-error");
+  EXPECT_EQ(j["status_detail"], "tls-handshake");
+  EXPECT_EQ(j["helo"],
+            Json::parse(R"({"code":250,"lines":["old.example.net"]})"));
+  EXPECT_EQ(j["tls_established"], false);
+  EXPECT_EQ(j["tls_error"], "wrong version number");
+  EXPECT_EQ(j["helo_tls"]["lines"][0], "in tls");
+}
+
+TEST(NdjsonWriterTest, TimingsInMicrosecondsInFixedOrder) {
+  Json j = WriteOne(PostfixAddressRecord());
+  EXPECT_THAT(Keys(j["timings_us"]),
+              ElementsAre("connect", "tls_handshake", "greeting", "ehlo",
+                          "starttls", "ehlo_tls", "quit", "total"));
+  EXPECT_EQ(j["timings_us"],
+            Json::parse(R"({"connect":1500,"tls_handshake":12000,
+                "greeting":2500,"ehlo":800,"starttls":700,"ehlo_tls":900,
+                "quit":600,"total":19000})"));
+}
+
+TEST(NdjsonWriterTest, RefusedProbeHasOnlyWhatHappened) {
+  AddressRecord r;
+  r.line = 1;
+  r.input = "[2001:db8::25]:25";
+  r.probe = RefusedProbe();
+  Json j = WriteOne(r);
+  EXPECT_THAT(Keys(j),
+              ElementsAre("line", "input", "kind", "address", "port", "host",
+                          "tls_mode", "status", "status_detail", "started_at",
+                          "tls_established", "timings_us", "bytes_received",
+                          "bytes_sent"));
+  EXPECT_EQ(j["address"], "2001:db8::25");
+  EXPECT_EQ(j["status"], "connection-refused");
+  EXPECT_EQ(j["status_detail"], "ECONNREFUSED");
+  EXPECT_EQ(j["started_at"], "2024-05-06T07:08:10.012345Z");
+  EXPECT_EQ(j["timings_us"], Json::parse(R"({"total":300})"));
+  EXPECT_EQ(j["bytes_received"], 0);
+}
+
+TEST(NdjsonWriterTest, EmptyProbeOmitsOptionalFields) {
+  AddressRecord r;
+  r.line = 2;
+  r.input = "192.0.2.1";
+  r.probe.address = "192.0.2.1";
+  r.probe.port = 25;
+  r.probe.tls_mode = TlsMode::kNone;
+  Json j = WriteOne(r);
+  EXPECT_THAT(Keys(j),
+              ElementsAre("line", "input", "kind", "address", "port",
+                          "tls_mode", "status", "tls_established", "timings_us",
+                          "bytes_received", "bytes_sent"));
+  EXPECT_EQ(j["tls_mode"], "none");
+  EXPECT_TRUE(j["timings_us"].is_object());
+  EXPECT_TRUE(j["timings_us"].empty());
+}
+
+TEST(NdjsonWriterTest, StartedAtAlwaysHasSixFractionDigitsAndZ) {
+  AddressRecord r = PostfixAddressRecord();
+  r.probe.started_at = absl::FromUnixSeconds(0);
+  EXPECT_EQ(WriteOne(r)["started_at"], "1970-01-01T00:00:00.000000Z");
+  r.probe.started_at = absl::FromUnixMicros(int64_t{1714979289} * 1000000 + 1);
+  EXPECT_EQ(WriteOne(r)["started_at"], "2024-05-06T07:08:09.000001Z");
+  // Nanoseconds are truncated to microseconds, not rounded up.
+  r.probe.started_at =
+      absl::FromUnixNanos(int64_t{1714979289} * 1000000000 + 999999999);
+  EXPECT_EQ(WriteOne(r)["started_at"], "2024-05-06T07:08:09.999999Z");
+}
+
+TEST(NdjsonWriterTest, TlsModeNames) {
+  AddressRecord r = PostfixAddressRecord();
+  r.probe.tls_mode = TlsMode::kImplicit;
+  r.probe.port = 465;
+  Json j = WriteOne(r);
+  EXPECT_EQ(j["tls_mode"], "implicit");
+  EXPECT_EQ(j["port"], 465);
+}
+
+TEST(NdjsonWriterTest, ProtocolErrorAndAnomalies) {
+  AddressRecord r;
+  r.line = 5;
+  r.input = "198.51.100.7:587";
+  r.probe = HttpProbe();
+  Json j = WriteOne(r);
+  EXPECT_EQ(j["status"], "protocol-error");
+  EXPECT_THAT(Keys(j["protocol_error"]),
+              ElementsAre("kind", "offset", "excerpt", "excerpt_b64"));
+  EXPECT_EQ(j["protocol_error"]["kind"], "http");
+  EXPECT_EQ(j["protocol_error"]["offset"], 17);
+  EXPECT_EQ(j["protocol_error"]["excerpt"], "HTTP/1.1 400 Bad Request");
+  EXPECT_EQ(j["protocol_error"]["excerpt_b64"],
+            absl::Base64Escape("HTTP/1.1 400 Bad Request"));
+  ASSERT_EQ(j["anomalies"].size(), 2u);
+  EXPECT_THAT(Keys(j["anomalies"][0]),
+              ElementsAre("kind", "phase", "size", "excerpt"));
+  EXPECT_EQ(j["anomalies"][0],
+            Json::parse(R"({"kind":"unexpected-data","phase":"greeting",
+                            "size":5,"excerpt":"junk!"})"));
+  EXPECT_EQ(j["anomalies"][1],
+            Json::parse(R"({"kind":"data-after-starttls","phase":"starttls",
+                            "size":100,"excerpt":"250 injected"})"));
+  EXPECT_EQ(j["anomaly_count"], 11);
+  // Both follow protocol_error, before the timings.
+  const std::vector<std::string> keys = Keys(j);
+  const auto pos = [&](const std::string& k) {
+    return std::find(keys.begin(), keys.end(), k) - keys.begin();
+  };
+  EXPECT_LT(pos("protocol_error"), pos("anomalies"));
+  EXPECT_EQ(pos("anomalies") + 1, pos("anomaly_count"));
+  EXPECT_EQ(pos("anomaly_count") + 1, pos("timings_us"));
+}
+
+TEST(NdjsonWriterTest, NoAnomalyKeysWhenCountIsZero) {
+  Json j = WriteOne(PostfixAddressRecord());
+  EXPECT_FALSE(j.contains("anomalies"));
+  EXPECT_FALSE(j.contains("anomaly_count"));
+  EXPECT_FALSE(j.contains("protocol_error"));
+  EXPECT_FALSE(j.contains("status_detail"));
+  EXPECT_FALSE(j.contains("helo"));
+  EXPECT_FALSE(j.contains("tls_error"));
+  EXPECT_FALSE(j.contains("greeting_raw_b64"));
+}
+
+TEST(NdjsonWriterTest, GreetingRawOnlyWhenAsked) {
+  const AddressRecord r = PostfixAddressRecord();
+  EXPECT_FALSE(WriteOne(r).contains("greeting_raw_b64"));
+
+  WriterOptions options;
+  options.greeting_raw = true;
+  Json j = WriteOne(r, options);
+  ASSERT_TRUE(j.contains("greeting_raw_b64"));
+  std::string raw;
+  ASSERT_TRUE(
+      absl::Base64Unescape(j["greeting_raw_b64"].get<std::string>(), &raw));
+  EXPECT_EQ(raw, r.probe.session.greeting_raw);
+  // Right after the parsed greeting.
+  const std::vector<std::string> keys = Keys(j);
+  const auto it = std::find(keys.begin(), keys.end(), "greeting");
+  ASSERT_NE(it, keys.end());
+  ASSERT_NE(it + 1, keys.end());
+  EXPECT_EQ(*(it + 1), "greeting_raw_b64");
+}
+
+TEST(NdjsonWriterTest, GreetingRawAbsentWhenNoBytesArrived) {
+  WriterOptions options;
+  options.greeting_raw = true;
+  AddressRecord r;
+  r.probe = RefusedProbe();
+  EXPECT_FALSE(WriteOne(r, options).contains("greeting_raw_b64"));
+}
+
+TEST(NdjsonWriterTest, GreetingRawKeepsEveryByte) {
+  WriterOptions options;
+  options.greeting_raw = true;
+  AddressRecord r = PostfixAddressRecord();
+  r.probe.session.greeting_raw = "220 " + AllBytes() + HostileText() + "\r\n";
+  Json j = WriteOne(r, options);
+  std::string raw;
+  ASSERT_TRUE(
+      absl::Base64Unescape(j["greeting_raw_b64"].get<std::string>(), &raw));
+  EXPECT_EQ(raw, r.probe.session.greeting_raw);
+}
+
+TEST(NdjsonWriterTest, DomainRecord) {
+  Json j = WriteOne(ExampleDomainRecord());
+  EXPECT_THAT(Keys(j),
+              ElementsAre("line", "input", "kind", "domain", "domain_unicode",
+                          "status", "dns", "probes"));
+  EXPECT_EQ(j["line"], 3);
+  EXPECT_EQ(j["input"], "bücher.example");
+  EXPECT_EQ(j["kind"], "domain");
+  EXPECT_EQ(j["domain"], "xn--bcher-kva.example");
+  EXPECT_EQ(j["domain_unicode"], "bücher.example");
+  EXPECT_EQ(j["status"], "success");
+  EXPECT_THAT(Keys(j["dns"]),
+              ElementsAre("mx_status", "null_mx", "implicit_mx", "mx"));
+  EXPECT_EQ(j["dns"]["mx_status"], "NOERROR");
+  EXPECT_EQ(j["dns"]["null_mx"], false);
+  EXPECT_EQ(j["dns"]["implicit_mx"], false);
+  ASSERT_EQ(j["dns"]["mx"].size(), 3u);
+  EXPECT_EQ(j["dns"]["mx"][0],
+            Json::parse(R"({"name":"mx1.example.com","preference":10,
+                "dns_status":"NOERROR","addresses":["192.0.2.25"]})"));
+  EXPECT_THAT(Keys(j["dns"]["mx"][1]),
+              ElementsAre("name", "preference", "dns_status", "addresses",
+                          "via_cname"));
+  EXPECT_EQ(j["dns"]["mx"][1]["via_cname"], true);
+  EXPECT_EQ(j["dns"]["mx"][2],
+            Json::parse(R"({"name":"mx3.example.com","preference":30,
+                "dns_status":"NXDOMAIN","addresses":[]})"));
+}
+
+TEST(NdjsonWriterTest, DomainProbesAreProbeObjects) {
+  const DomainRecord record = ExampleDomainRecord();
+  NdjsonWriter writer({});
+  Json j = WriteOne(record);
+  ASSERT_EQ(j["probes"].size(), 2u);
+  for (size_t i = 0; i < record.probes.size(); ++i) {
+    EXPECT_EQ(j["probes"][i], writer.ProbeJson(record.probes[i]));
+    EXPECT_FALSE(j["probes"][i].contains("line"));
+    EXPECT_FALSE(j["probes"][i].contains("kind"));
+  }
+  EXPECT_EQ(j["probes"][0]["host"], "mx1.example.com");
+  EXPECT_EQ(j["probes"][0]["status"], "success");
+  EXPECT_EQ(j["probes"][1]["status"], "connection-refused");
+}
+
+TEST(NdjsonWriterTest, NullMxDomainOmitsEmptyFields) {
+  Json j = WriteOne(NullMxDomainRecord());
+  EXPECT_THAT(Keys(j), ElementsAre("line", "input", "kind", "domain", "status",
+                                   "status_detail", "dns", "probes"));
+  EXPECT_EQ(j["status"], "dns-error");
+  EXPECT_EQ(j["status_detail"], "null-mx");
+  EXPECT_EQ(j["dns"], Json::parse(R"({"mx_status":"NOERROR","null_mx":true,
+                                      "implicit_mx":false,"mx":[]})"));
+  EXPECT_EQ(j["probes"], Json::array());
+}
+
+TEST(NdjsonWriterTest, DomainWithoutMxStatus) {
+  DomainRecord r = NullMxDomainRecord();
+  r.mx_dns_status.clear();
+  r.null_mx = false;
+  r.implicit_mx = true;
+  Json j = WriteOne(r);
+  EXPECT_THAT(Keys(j["dns"]), ElementsAre("null_mx", "implicit_mx", "mx"));
+  EXPECT_EQ(j["dns"]["implicit_mx"], true);
+}
+
+TEST(NdjsonWriterTest, InvalidRecordExactBytes) {
+  NdjsonWriter writer({});
+  std::string out;
+  writer.Write(ExampleInvalidRecord(), &out);
+  EXPECT_EQ(out,
+            "{\"line\":9,\"input\":\"not an address, \\\"quoted\\\"\","
+            "\"kind\":\"invalid\",\"status\":\"invalid-input\","
+            "\"status_detail\":\"neither an address nor a domain\"}\n");
+}
+
+TEST(NdjsonWriterTest, InvalidRecordWithEmptyReasonStillHasDetail) {
+  InvalidInputRecord r;
+  r.line = 1;
+  Json j = WriteOne(r);
+  EXPECT_THAT(Keys(j),
+              ElementsAre("line", "input", "kind", "status", "status_detail"));
+  EXPECT_EQ(j["input"], "");
+  EXPECT_EQ(j["status_detail"], "");
+}
+
+TEST(NdjsonWriterTest, RecordsAppendOneLineEach) {
+  NdjsonWriter writer({});
+  std::string out;
+  writer.WriteHeader(&out);
+  writer.Write(PostfixAddressRecord(), &out);
+  writer.Write(ExampleDomainRecord(), &out);
+  writer.Write(ExampleInvalidRecord(), &out);
+  std::vector<std::string> kinds;
+  size_t start = 0;
+  for (size_t nl = out.find('\n'); nl != std::string::npos;
+       start = nl + 1, nl = out.find('\n', start)) {
+    kinds.push_back(Json::parse(out.substr(start, nl - start))["kind"]);
+  }
+  EXPECT_EQ(start, out.size());
+  EXPECT_THAT(kinds, ElementsAre("address", "domain", "invalid"));
+}
+
+TEST(NdjsonWriterTest, LargeCountersKeepFullPrecision) {
+  AddressRecord r = PostfixAddressRecord();
+  r.line = UINT64_MAX;
+  r.probe.session.bytes_received = uint64_t{1} << 60;
+  Json j = WriteOne(r);
+  EXPECT_EQ(j["line"].get<uint64_t>(), UINT64_MAX);
+  EXPECT_EQ(j["bytes_received"].get<uint64_t>(), uint64_t{1} << 60);
+}
+
+TEST(NdjsonWriterTest, ValidHostileTextRoundTripsExactly) {
+  // Valid UTF-8 (NUL, quotes, backslashes, U+2028, controls): nothing may be
+  // lost or changed, only escaped.
+  const std::string text = std::string("a\0b", 3) +
+                           "\"q\" \\ \\u0041 \xE2\x80\xA8\xE2\x80\xA9 \x01\x1F"
+                           "\x7F \r\n\t </script> \xF0\x9F\x98\x80";
+  ASSERT_TRUE(IsStrictUtf8(text));
+  AddressRecord r;
+  r.input = text;
+  r.probe = HostileProbe(text);
+  Json j = WriteOne(r);
+  EXPECT_EQ(j["input"], text);
+  EXPECT_EQ(j["host"], text);
+  EXPECT_EQ(j["status_detail"], text);
+  EXPECT_EQ(j["greeting"]["lines"][0], text);
+  EXPECT_EQ(j["ehlo"]["domain"], text);
+  EXPECT_EQ(j["ehlo"]["greet"], text);
+  EXPECT_EQ(j["ehlo"]["extensions"][1]["keyword"], "X-" + text);
+  EXPECT_EQ(j["ehlo"]["extensions"][1]["params"][1], text);
+  EXPECT_EQ(j["tls_error"], text);
+  EXPECT_EQ(j["protocol_error"]["excerpt"], text);
+  EXPECT_EQ(j["anomalies"][0]["excerpt"], text);
+}
+
+// Checks that a hostile string came through: the line is valid (WriteOne),
+// every ASCII byte survived in order, and the b64 copies are exact.
+void ExpectHostileSurvives(const std::string& bytes) {
+  WriterOptions options;
+  options.greeting_raw = true;
+  AddressRecord r;
+  r.line = 1;
+  r.input = bytes;
+  r.probe = HostileProbe(bytes);
+  Json j = WriteOne(r, options);
+  if (::testing::Test::HasFailure() || j.is_discarded()) return;
+  for (const char* path :
+       {"/input", "/host", "/status_detail", "/greeting/lines/0",
+        "/ehlo/domain", "/ehlo/greet", "/ehlo/lines/2",
+        "/ehlo/extensions/1/params/0", "/ehlo_tls/extensions/2/params/0",
+        "/helo/lines/0", "/tls_error", "/protocol_error/excerpt",
+        "/anomalies/0/excerpt"}) {
+    const Json::json_pointer pointer(path);
+    const absl::string_view name(path);
+    if (bytes.empty() &&
+        (name == "/host" || name == "/status_detail" || name == "/tls_error")) {
+      EXPECT_FALSE(j.contains(pointer)) << path << " is omitted when empty";
+      continue;
+    }
+    ASSERT_TRUE(j.contains(pointer)) << path;
+    const Json& value = j.at(pointer);
+    ASSERT_TRUE(value.is_string()) << path << ": " << value;
+    EXPECT_EQ(AsciiOf(value.get<std::string>()), AsciiOf(bytes)) << path;
+  }
+  std::string decoded;
+  ASSERT_TRUE(absl::Base64Unescape(
+      j["protocol_error"]["excerpt_b64"].get<std::string>(), &decoded));
+  EXPECT_EQ(decoded, bytes);
+  ASSERT_TRUE(
+      absl::Base64Unescape(j["greeting_raw_b64"].get<std::string>(), &decoded));
+  EXPECT_EQ(decoded, r.probe.session.greeting_raw);
+}
+
+TEST(NdjsonWriterTest, EveryByteValueInEveryServerField) {
+  ExpectHostileSurvives(AllBytes());
+}
+
+TEST(NdjsonWriterTest, HostileTextInEveryServerField) {
+  ExpectHostileSurvives(HostileText());
+}
+
+TEST(NdjsonWriterTest, EachSingleByteInEveryServerField) {
+  for (int b = 0; b < 256; ++b) {
+    SCOPED_TRACE(b);
+    std::string framed = "x_y";
+    framed[1] = static_cast<char>(b);
+    ExpectHostileSurvives(framed.substr(1, 1));
+    ExpectHostileSurvives(framed);
+  }
+}
+
+TEST(NdjsonWriterTest, RandomBytesAlwaysGiveOneValidLine) {
+  for (const std::string& bytes : RandomByteStrings(1500, 48, 7)) {
+    SCOPED_TRACE(::testing::PrintToString(bytes));
+    ExpectHostileSurvives(bytes);
+    if (HasFailure()) return;  // one counterexample is enough
+  }
+}
+
+TEST(NdjsonWriterTest, HostileDomainAndInvalidRecords) {
+  for (const std::string& bytes : {AllBytes(), HostileText()}) {
+    DomainRecord d = ExampleDomainRecord();
+    d.input = bytes;
+    d.domain_unicode = bytes;
+    d.status_detail = bytes;
+    d.mx_dns_status = bytes;
+    d.mx[0].name = bytes;
+    d.mx[0].addresses.push_back(bytes);
+    d.probes.push_back(HostileProbe(bytes));
+    Json dj = WriteOne(d);
+    EXPECT_EQ(AsciiOf(dj["input"].get<std::string>()), AsciiOf(bytes));
+    EXPECT_EQ(dj["probes"].size(), 3u);
+
+    InvalidInputRecord i;
+    i.input = bytes;
+    i.reason = bytes;
+    Json ij = WriteOne(i);
+    EXPECT_EQ(AsciiOf(ij["status_detail"].get<std::string>()), AsciiOf(bytes));
+  }
+}
+
+}  // namespace
+}  // namespace smtpscan::output
