@@ -105,8 +105,12 @@ Action Session::OnBytes(absl::string_view bytes, absl::Time now) {
         return {Action::Kind::kRead, {}};
       case ReplyParser::Result::kError:
         result_.protocol_error = parser_.error();
-        SetOutcome(ScanStatus::kProtocolError,
-                   std::string(ReplyErrorName(parser_.error().kind)));
+        // Garbage instead of the 221 is recorded but, like a reset at that
+        // point, does not undo an outcome that is already known.
+        if (phase_ != Phase::kQuit) {
+          SetOutcome(ScanStatus::kProtocolError,
+                     std::string(ReplyErrorName(parser_.error().kind)));
+        }
         return Finish(now);
       case ReplyParser::Result::kReply: {
         const Phase replied = phase_;

@@ -996,6 +996,16 @@ TEST(StatusTest, TroubleWaitingFor221KeepsSuccess) {
   UpToQuit(eof);
   EXPECT_EQ(Str(eof.OnEof(At(4))), kClose);
   EXPECT_EQ(eof.result().status, ScanStatus::kSuccess);
+
+  // Garbage in place of the 221 is recorded, but the outcome stands.
+  Session garbage(Config());
+  UpToQuit(garbage);
+  EXPECT_EQ(Str(garbage.OnBytes("HTTP/1.1 400 Bad Request\r\n", At(4))),
+            kClose);
+  EXPECT_EQ(garbage.result().status, ScanStatus::kSuccess);
+  ASSERT_TRUE(garbage.result().protocol_error.has_value());
+  EXPECT_EQ(garbage.result().protocol_error->kind, ReplyError::kHttp);
+  EXPECT_EQ(garbage.result().quit, absl::nullopt);
 }
 
 TEST(StatusTest, TheFirstFailureIsNeverOverwritten) {
