@@ -176,21 +176,31 @@ void AppendRow(const Row& row, bool raw, std::string* out) {
 absl::Span<const absl::string_view> CsvColumns() { return kColumnNames; }
 
 void AppendCsvCell(absl::string_view cell, bool raw, std::string* out) {
-  std::string text = ToValidUtf8(cell);
-  if (!raw && !text.empty() &&
-      absl::string_view("=+-@\t\r").find(text[0]) != absl::string_view::npos) {
-    text.insert(text.begin(), '\'');
+  // Most cells are short ASCII: no repair, no copy.
+  std::string repaired;
+  absl::string_view text = cell;
+  for (char c : cell) {
+    if (c == '\0' || static_cast<unsigned char>(c) >= 0x80) {
+      repaired = ToValidUtf8(cell);
+      text = repaired;
+      break;
+    }
   }
-  if (text.find_first_of(",\"\r\n") == std::string::npos) {
-    out->append(text);
-    return;
+  const bool neutralise =
+      !raw && !text.empty() &&
+      absl::string_view("=+-@\t\r").find(text[0]) != absl::string_view::npos;
+  const bool quote = text.find_first_of(",\"\r\n") != absl::string_view::npos;
+  if (quote) out->push_back('"');
+  if (neutralise) out->push_back('\'');
+  if (quote) {
+    for (char c : text) {
+      if (c == '"') out->push_back('"');
+      out->push_back(c);
+    }
+    out->push_back('"');
+  } else {
+    out->append(text.data(), text.size());
   }
-  out->push_back('"');
-  for (char c : text) {
-    if (c == '"') out->push_back('"');
-    out->push_back(c);
-  }
-  out->push_back('"');
 }
 
 void CsvWriter::WriteHeader(std::string* out) {
