@@ -1,181 +1,244 @@
 #include "output/ndjson_writer.h"
 
+#include <cstdint>
+#include <vector>
+
 #include "absl/strings/escaping.h"
 #include "absl/time/time.h"
+#include "output/text.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
 
 namespace smtpscan::output {
-namespace {
 
-using Json = nlohmann::ordered_json;
+// One record at a time: Begin(), fields, End(). Distinct method names per
+// value type on purpose: an overload set taking both absl::string_view and
+// bool would send string literals to bool.
+struct NdjsonWriter::Stream {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> json{buffer};
+  std::string scratch;  // for strings that need UTF-8 repair
 
-void Append(const Json& j, std::string* out) {
-  out->append(
-      j.dump(-1, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace));
-  out->push_back('\n');
-}
-
-Json ReplyJson(const smtp::Reply& reply) {
-  Json j;
-  j["code"] = reply.code;
-  if (reply.enhanced.has_value()) j["enhanced"] = reply.enhanced->ToString();
-  j["lines"] = reply.lines;
-  return j;
-}
-
-Json EhloJson(const smtp::EhloReply& ehlo) {
-  Json j = ReplyJson(ehlo.reply);
-  j["domain"] = ehlo.domain;
-  j["greet"] = ehlo.greet;
-  Json extensions = Json::array();
-  for (const smtp::Extension& ext : ehlo.extensions) {
-    Json e;
-    e["keyword"] = ext.keyword;
-    if (!ext.params.empty()) e["params"] = ext.params;
-    if (ext.legacy_equals) e["legacy_equals"] = true;
-    extensions.push_back(std::move(e));
+  void Begin(uint64_t line, absl::string_view input, absl::string_view kind) {
+    buffer.Clear();
+    json.Reset(buffer);
+    json.StartObject();
+    Uint("line", line);
+    Str("input", input);
+    Str("kind", kind);
   }
-  j["extensions"] = std::move(extensions);
-  j["starttls"] = ehlo.Has("STARTTLS");
-  if (auto size = ehlo.SizeLimit(); size.has_value()) j["size_limit"] = *size;
-  if (auto auth = ehlo.AuthMechanisms(); !auth.empty()) j["auth"] = auth;
-  return j;
-}
 
-void PutDuration(Json* j, const char* key,
-                 const absl::optional<absl::Duration>& d) {
-  if (d.has_value()) (*j)[key] = absl::ToInt64Microseconds(*d);
-}
-
-Json TimingsJson(const smtp::Timings& t) {
-  Json j = Json::object();
-  PutDuration(&j, "connect", t.connect);
-  PutDuration(&j, "tls_handshake", t.tls_handshake);
-  PutDuration(&j, "greeting", t.greeting);
-  PutDuration(&j, "ehlo", t.ehlo);
-  PutDuration(&j, "helo", t.helo);
-  PutDuration(&j, "starttls", t.starttls);
-  PutDuration(&j, "ehlo_tls", t.ehlo_tls);
-  PutDuration(&j, "helo_tls", t.helo_tls);
-  PutDuration(&j, "quit", t.quit);
-  PutDuration(&j, "total", t.total);
-  return j;
-}
-
-// Every record starts with these three keys.
-Json RecordStart(uint64_t line, const std::string& input, const char* kind) {
-  Json j;
-  j["line"] = line;
-  j["input"] = input;
-  j["kind"] = kind;
-  return j;
-}
-
-std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
-}
-
-}  // namespace
-
-Json NdjsonWriter::ProbeJson(const ProbeResult& p) const {
-  Json j = Json::object();
-  AppendProbeFields(p, &j);
-  return j;
-}
-
-void NdjsonWriter::AppendProbeFields(const ProbeResult& p, Json* out) const {
-  const smtp::SessionResult& s = p.session;
-  Json& j = *out;
-  j["address"] = p.address;
-  j["port"] = p.port;
-  if (!p.host.empty()) j["host"] = p.host;
-  j["tls_mode"] = TlsModeName(p.tls_mode);
-  j["status"] = ScanStatusName(s.status);
-  if (!s.status_detail.empty()) j["status_detail"] = s.status_detail;
-  if (p.started_at != absl::InfinitePast())
-    j["started_at"] = Rfc3339(p.started_at);
-  if (s.greeting.has_value()) {
-    Json g = ReplyJson(*s.greeting);
-    g["host"] = s.greeting->AnnouncedName();
-    j["greeting"] = std::move(g);
+  void End(std::string* out) {
+    json.EndObject();
+    out->append(buffer.GetString(), buffer.GetSize());
+    out->push_back('\n');
   }
-  if (options_.greeting_raw && !s.greeting_raw.empty()) {
-    j["greeting_raw_b64"] = absl::Base64Escape(s.greeting_raw);
+
+  // Keys are ASCII literals of this file: no repair needed.
+  void Key(absl::string_view key) {
+    json.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
   }
-  if (s.ehlo.has_value()) j["ehlo"] = EhloJson(*s.ehlo);
-  if (s.helo.has_value()) j["helo"] = ReplyJson(*s.helo);
-  if (s.starttls.has_value()) j["starttls"] = ReplyJson(*s.starttls);
-  j["tls_established"] = s.tls_established;
-  if (!s.tls_error.empty()) j["tls_error"] = s.tls_error;
-  if (s.ehlo_tls.has_value()) j["ehlo_tls"] = EhloJson(*s.ehlo_tls);
-  if (s.helo_tls.has_value()) j["helo_tls"] = ReplyJson(*s.helo_tls);
-  if (s.quit.has_value()) j["quit"] = ReplyJson(*s.quit);
-  if (s.protocol_error.has_value()) {
-    const smtp::ReplyParseError& e = *s.protocol_error;
-    j["protocol_error"] = {
-        {"kind", smtp::ReplyErrorName(e.kind)},
-        {"offset", e.offset},
-        {"excerpt", e.excerpt},
-        {"excerpt_b64", absl::Base64Escape(e.excerpt)},
-    };
+  void String(absl::string_view value) {
+    const absl::string_view valid = ValidUtf8(value, &scratch);
+    json.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
   }
-  if (s.anomaly_count > 0) {
-    Json list = Json::array();
-    for (const smtp::Anomaly& a : s.anomalies) {
-      list.push_back({
-          {"kind", smtp::AnomalyKindName(a.kind)},
-          {"phase", smtp::PhaseName(a.phase)},
-          {"size", a.size},
-          {"excerpt", a.excerpt},
-      });
+  void Str(absl::string_view key, absl::string_view value) {
+    Key(key);
+    String(value);
+  }
+  void Uint(absl::string_view key, uint64_t value) {
+    Key(key);
+    json.Uint64(value);
+  }
+  void Int(absl::string_view key, int64_t value) {
+    Key(key);
+    json.Int64(value);
+  }
+  void Bool(absl::string_view key, bool value) {
+    Key(key);
+    json.Bool(value);
+  }
+  void Strings(absl::string_view key, const std::vector<std::string>& values) {
+    Key(key);
+    json.StartArray();
+    for (const std::string& v : values) String(v);
+    json.EndArray();
+  }
+
+  void ReplyFields(const smtp::Reply& reply) {
+    Int("code", reply.code);
+    if (reply.enhanced.has_value()) Str("enhanced", reply.enhanced->ToString());
+    Strings("lines", reply.lines);
+  }
+
+  void Reply(absl::string_view key, const smtp::Reply& reply) {
+    Key(key);
+    json.StartObject();
+    ReplyFields(reply);
+    json.EndObject();
+  }
+
+  void Ehlo(absl::string_view key, const smtp::EhloReply& ehlo) {
+    Key(key);
+    json.StartObject();
+    ReplyFields(ehlo.reply);
+    Str("domain", ehlo.domain);
+    Str("greet", ehlo.greet);
+    Key("extensions");
+    json.StartArray();
+    for (const smtp::Extension& ext : ehlo.extensions) {
+      json.StartObject();
+      Str("keyword", ext.keyword);
+      if (!ext.params.empty()) Strings("params", ext.params);
+      if (ext.legacy_equals) Bool("legacy_equals", true);
+      json.EndObject();
     }
-    j["anomalies"] = std::move(list);
-    j["anomaly_count"] = s.anomaly_count;
+    json.EndArray();
+    Bool("starttls", ehlo.Has("STARTTLS"));
+    if (auto size = ehlo.SizeLimit(); size.has_value()) {
+      Uint("size_limit", *size);
+    }
+    if (auto auth = ehlo.AuthMechanisms(); !auth.empty()) Strings("auth", auth);
+    json.EndObject();
   }
-  j["timings_us"] = TimingsJson(s.timings);
-  j["bytes_received"] = s.bytes_received;
-  j["bytes_sent"] = s.bytes_sent;
-}
+
+  void Micros(absl::string_view key, const absl::optional<absl::Duration>& d) {
+    if (d.has_value()) Int(key, absl::ToInt64Microseconds(*d));
+  }
+
+  void Timings(const smtp::Timings& t) {
+    Key("timings_us");
+    json.StartObject();
+    Micros("connect", t.connect);
+    Micros("tls_handshake", t.tls_handshake);
+    Micros("greeting", t.greeting);
+    Micros("ehlo", t.ehlo);
+    Micros("helo", t.helo);
+    Micros("starttls", t.starttls);
+    Micros("ehlo_tls", t.ehlo_tls);
+    Micros("helo_tls", t.helo_tls);
+    Micros("quit", t.quit);
+    Micros("total", t.total);
+    json.EndObject();
+  }
+
+  void ProbeFields(const ProbeResult& p, const WriterOptions& options) {
+    const smtp::SessionResult& s = p.session;
+    Str("address", p.address);
+    Uint("port", p.port);
+    if (!p.host.empty()) Str("host", p.host);
+    Str("tls_mode", TlsModeName(p.tls_mode));
+    Str("status", ScanStatusName(s.status));
+    if (!s.status_detail.empty()) Str("status_detail", s.status_detail);
+    if (p.started_at != absl::InfinitePast()) {
+      Str("started_at", absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", p.started_at,
+                                         absl::UTCTimeZone()));
+    }
+    if (s.greeting.has_value()) {
+      Key("greeting");
+      json.StartObject();
+      ReplyFields(*s.greeting);
+      Str("host", s.greeting->AnnouncedName());
+      json.EndObject();
+    }
+    if (options.greeting_raw && !s.greeting_raw.empty()) {
+      Str("greeting_raw_b64", absl::Base64Escape(s.greeting_raw));
+    }
+    if (s.ehlo.has_value()) Ehlo("ehlo", *s.ehlo);
+    if (s.helo.has_value()) Reply("helo", *s.helo);
+    if (s.starttls.has_value()) Reply("starttls", *s.starttls);
+    Bool("tls_established", s.tls_established);
+    if (!s.tls_error.empty()) Str("tls_error", s.tls_error);
+    if (s.ehlo_tls.has_value()) Ehlo("ehlo_tls", *s.ehlo_tls);
+    if (s.helo_tls.has_value()) Reply("helo_tls", *s.helo_tls);
+    if (s.quit.has_value()) Reply("quit", *s.quit);
+    if (s.protocol_error.has_value()) {
+      const smtp::ReplyParseError& e = *s.protocol_error;
+      Key("protocol_error");
+      json.StartObject();
+      Str("kind", smtp::ReplyErrorName(e.kind));
+      Uint("offset", e.offset);
+      Str("excerpt", e.excerpt);
+      Str("excerpt_b64", absl::Base64Escape(e.excerpt));
+      json.EndObject();
+    }
+    if (s.anomaly_count > 0) {
+      Key("anomalies");
+      json.StartArray();
+      for (const smtp::Anomaly& a : s.anomalies) {
+        json.StartObject();
+        Str("kind", smtp::AnomalyKindName(a.kind));
+        Str("phase", smtp::PhaseName(a.phase));
+        Uint("size", a.size);
+        Str("excerpt", a.excerpt);
+        json.EndObject();
+      }
+      json.EndArray();
+      Uint("anomaly_count", s.anomaly_count);
+    }
+    Timings(s.timings);
+    Uint("bytes_received", s.bytes_received);
+    Uint("bytes_sent", s.bytes_sent);
+  }
+};
+
+NdjsonWriter::NdjsonWriter(WriterOptions options)
+    : options_(options), stream_(std::make_unique<Stream>()) {}
+
+NdjsonWriter::~NdjsonWriter() = default;
 
 void NdjsonWriter::Write(const AddressRecord& record, std::string* out) {
-  Json j = RecordStart(record.line, record.input, "address");
-  AppendProbeFields(record.probe, &j);
-  Append(j, out);
+  Stream& s = *stream_;
+  s.Begin(record.line, record.input, "address");
+  s.ProbeFields(record.probe, options_);
+  s.End(out);
 }
 
 void NdjsonWriter::Write(const DomainRecord& record, std::string* out) {
-  Json j = RecordStart(record.line, record.input, "domain");
-  j["domain"] = record.domain;
-  if (!record.domain_unicode.empty())
-    j["domain_unicode"] = record.domain_unicode;
-  j["status"] = ScanStatusName(record.status);
-  if (!record.status_detail.empty()) j["status_detail"] = record.status_detail;
-  Json dns;
-  if (!record.mx_dns_status.empty()) dns["mx_status"] = record.mx_dns_status;
-  dns["null_mx"] = record.null_mx;
-  dns["implicit_mx"] = record.implicit_mx;
-  Json mx = Json::array();
-  for (const MxHost& host : record.mx) {
-    Json h;
-    h["name"] = host.name;
-    h["preference"] = host.preference;
-    if (!host.dns_status.empty()) h["dns_status"] = host.dns_status;
-    h["addresses"] = host.addresses;
-    if (host.via_cname) h["via_cname"] = true;
-    mx.push_back(std::move(h));
+  Stream& s = *stream_;
+  s.Begin(record.line, record.input, "domain");
+  s.Str("domain", record.domain);
+  if (!record.domain_unicode.empty()) {
+    s.Str("domain_unicode", record.domain_unicode);
   }
-  dns["mx"] = std::move(mx);
-  j["dns"] = std::move(dns);
-  Json probes = Json::array();
-  for (const ProbeResult& p : record.probes) probes.push_back(ProbeJson(p));
-  j["probes"] = std::move(probes);
-  Append(j, out);
+  s.Str("status", ScanStatusName(record.status));
+  if (!record.status_detail.empty())
+    s.Str("status_detail", record.status_detail);
+  s.Key("dns");
+  s.json.StartObject();
+  if (!record.mx_dns_status.empty()) s.Str("mx_status", record.mx_dns_status);
+  s.Bool("null_mx", record.null_mx);
+  s.Bool("implicit_mx", record.implicit_mx);
+  s.Key("mx");
+  s.json.StartArray();
+  for (const MxHost& host : record.mx) {
+    s.json.StartObject();
+    s.Str("name", host.name);
+    s.Uint("preference", host.preference);
+    if (!host.dns_status.empty()) s.Str("dns_status", host.dns_status);
+    s.Strings("addresses", host.addresses);
+    if (host.via_cname) s.Bool("via_cname", true);
+    s.json.EndObject();
+  }
+  s.json.EndArray();
+  s.json.EndObject();
+  s.Key("probes");
+  s.json.StartArray();
+  for (const ProbeResult& p : record.probes) {
+    s.json.StartObject();
+    s.ProbeFields(p, options_);
+    s.json.EndObject();
+  }
+  s.json.EndArray();
+  s.End(out);
 }
 
 void NdjsonWriter::Write(const InvalidInputRecord& record, std::string* out) {
-  Json j = RecordStart(record.line, record.input, "invalid");
-  j["status"] = ScanStatusName(ScanStatus::kInvalidInput);
-  j["status_detail"] = record.reason;
-  Append(j, out);
+  Stream& s = *stream_;
+  s.Begin(record.line, record.input, "invalid");
+  s.Str("status", ScanStatusName(ScanStatus::kInvalidInput));
+  s.Str("status_detail", record.reason);
+  s.End(out);
 }
 
 }  // namespace smtpscan::output

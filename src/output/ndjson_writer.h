@@ -2,35 +2,38 @@
 #ifndef SMTPSCAN_OUTPUT_NDJSON_WRITER_H_
 #define SMTPSCAN_OUTPUT_NDJSON_WRITER_H_
 
+#include <memory>
 #include <string>
 
-#include "nlohmann/json.hpp"
 #include "output/writer.h"
 
 namespace smtpscan::output {
 
-// Builds objects with nlohmann::json (keys in insertion order, so the output
-// reads in conversation order) and serialises them with invalid UTF-8
-// replaced by U+FFFD and control characters escaped: whatever bytes a server
+// Streams each record through RapidJSON's Writer: no document tree is
+// built, so a record costs a few microseconds and no allocation once the
+// buffers have grown. Keys come in conversation order. Every string is made
+// valid UTF-8 first (invalid sequences become U+FFFD) and the Writer escapes
+// quotes, backslashes and control characters, so whatever bytes a server
 // sends, every line is valid JSON.
+//
+// Not thread-safe: use one writer per thread.
 class NdjsonWriter final : public RecordWriter {
  public:
-  explicit NdjsonWriter(WriterOptions options) : options_(options) {}
+  explicit NdjsonWriter(WriterOptions options);
+  ~NdjsonWriter() override;
+
+  NdjsonWriter(const NdjsonWriter&) = delete;
+  NdjsonWriter& operator=(const NdjsonWriter&) = delete;
 
   void WriteHeader(std::string*) override {}
   void Write(const AddressRecord& record, std::string* out) override;
   void Write(const DomainRecord& record, std::string* out) override;
   void Write(const InvalidInputRecord& record, std::string* out) override;
 
-  // The object one probe becomes (also the body of an address record).
-  nlohmann::ordered_json ProbeJson(const ProbeResult& probe) const;
-
  private:
-  // Adds the probe's fields to the object `*out`.
-  void AppendProbeFields(const ProbeResult& probe,
-                         nlohmann::ordered_json* out) const;
-
+  struct Stream;  // RapidJSON state, kept out of this header
   WriterOptions options_;
+  std::unique_ptr<Stream> stream_;
 };
 
 }  // namespace smtpscan::output

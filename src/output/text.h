@@ -8,9 +8,15 @@
 
 namespace smtpscan::output {
 
-// `bytes` as valid UTF-8: each invalid sequence becomes U+FFFD (utfcpp's
-// replace_invalid), and so does each NUL, which many tools read as the end
-// of a string. Other characters, control characters included, are kept.
+// `bytes` itself when it is valid UTF-8; otherwise a view of `*scratch`,
+// filled with a copy in which each invalid sequence is U+FFFD (utfcpp's
+// replace_invalid). NUL and other control characters are kept: a JSON
+// writer escapes them. The view lives as long as `bytes` and `*scratch`.
+absl::string_view ValidUtf8(absl::string_view bytes, std::string* scratch);
+
+// `bytes` as valid UTF-8 (see ValidUtf8), with each NUL also replaced by
+// U+FFFD, since many tools read NUL as the end of a string. Other control
+// characters are kept.
 std::string ToValidUtf8(absl::string_view bytes);
 
 }  // namespace smtpscan::output

@@ -400,11 +400,18 @@ TEST(NdjsonWriterTest, DomainRecord) {
 
 TEST(NdjsonWriterTest, DomainProbesAreProbeObjects) {
   const DomainRecord record = ExampleDomainRecord();
-  NdjsonWriter writer({});
   Json j = WriteOne(record);
   ASSERT_EQ(j["probes"].size(), 2u);
   for (size_t i = 0; i < record.probes.size(); ++i) {
-    EXPECT_EQ(j["probes"][i], writer.ProbeJson(record.probes[i]));
+    // The same probe written as an address record, without the three keys
+    // every record starts with, is the same object.
+    AddressRecord alone;
+    alone.probe = record.probes[i];
+    Json expected = WriteOne(alone);
+    expected.erase("line");
+    expected.erase("input");
+    expected.erase("kind");
+    EXPECT_EQ(j["probes"][i], expected);
     EXPECT_FALSE(j["probes"][i].contains("line"));
     EXPECT_FALSE(j["probes"][i].contains("kind"));
   }
