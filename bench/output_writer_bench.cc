@@ -1,13 +1,17 @@
 // Record serialisation throughput for NDJSON and CSV.
 //
-// The record is a complete Postfix conversation with STARTTLS (built by
-// replaying examples/postfix.transcript's content through the session).
+// The record is a complete Postfix conversation with STARTTLS, built by
+// replaying examples/postfix.transcript through the session.
 // References measured in the same run:
 //   BM_ReferenceJsonDump  nlohmann::json (the most used C++ JSON library)
 //                         serialising an already-built object of the same
 //                         record: its serialiser alone, while our writer
 //                         also walks the record;
 //   BM_ReferenceCsvJoin   joining the same number of short cells with commas.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -22,41 +26,19 @@
 namespace smtpscan::output {
 namespace {
 
-constexpr absl::string_view kTranscript =
-    R"(S: 220 mx.example.test ESMTP Postfix (Debian/GNU)
-C: EHLO
-S: 250-mx.example.test
-S: 250-PIPELINING
-S: 250-SIZE 10240000
-S: 250-VRFY
-S: 250-ETRN
-S: 250-STARTTLS
-S: 250-ENHANCEDSTATUSCODES
-S: 250-8BITMIME
-S: 250-DSN
-S: 250-SMTPUTF8
-S: 250 CHUNKING
-C: STARTTLS
-S: 220 2.0.0 Ready to start TLS
-TLS
-C: EHLO
-S: 250-mx.example.test
-S: 250-PIPELINING
-S: 250-SIZE 10240000
-S: 250-VRFY
-S: 250-ETRN
-S: 250-AUTH PLAIN LOGIN
-S: 250-ENHANCEDSTATUSCODES
-S: 250-8BITMIME
-S: 250-DSN
-S: 250-SMTPUTF8
-S: 250 CHUNKING
-C: QUIT
-S: 221 2.0.0 Bye
-)";
+// examples/postfix.transcript, read once.
+std::string ReadExample() {
+  const std::string path = SMTPSCAN_EXAMPLES_DIR "/postfix.transcript";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "bench: cannot open %s\n", path.c_str());
+    std::abort();
+  }
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 AddressRecord MakeRecord() {
-  auto steps = smtp::ParseTranscript(kTranscript, "bench");
+  auto steps = smtp::ParseTranscript(ReadExample(), "bench");
   smtp::SessionConfig config;
   config.ehlo_name = "scanner.example.test";
   auto outcome = smtp::Replay(*steps, config, absl::FromUnixSeconds(1700000000),
