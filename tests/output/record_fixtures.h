@@ -23,6 +23,7 @@
 #include "smtp/reply.h"
 #include "smtp/reply_parser.h"
 #include "smtp/session.h"
+#include "smtp/test_support.h"
 
 namespace smtpscan::output::fixtures {
 
@@ -31,16 +32,7 @@ inline absl::Time ExampleStart() {
   return absl::FromUnixMicros(int64_t{1714979289} * 1000000 + 12345);
 }
 
-inline smtp::Reply MakeReply(
-    int code, std::vector<std::string> lines,
-    absl::optional<smtp::EnhancedStatusCode> enhanced = absl::nullopt) {
-  smtp::Reply reply;
-  reply.code = code;
-  reply.enhanced = enhanced;
-  for (const std::string& line : lines) reply.wire_bytes += 4 + line.size() + 2;
-  reply.lines = std::move(lines);
-  return reply;
-}
+using smtp::test::MakeReply;
 
 inline smtp::EhloReply MakeEhlo(std::vector<std::string> lines) {
   return smtp::ParseEhloReply(MakeReply(250, std::move(lines)));

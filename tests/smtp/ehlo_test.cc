@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "smtp/reply.h"
 #include "smtp/reply_parser.h"
+#include "smtp/test_support.h"
 
 namespace smtpscan::smtp {
 
@@ -27,17 +28,10 @@ void PrintTo(const Extension& ext, std::ostream* os) {
 
 namespace {
 
+using test::MakeReply;
+
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
-
-Reply MakeReply(int code, std::vector<std::string> lines,
-                absl::optional<EnhancedStatusCode> enhanced = absl::nullopt) {
-  Reply r;
-  r.code = code;
-  r.lines = std::move(lines);
-  r.enhanced = enhanced;
-  return r;
-}
 
 // A 250 EHLO reply whose first line is "mx.example.com" and whose further
 // lines are `extension_lines`.

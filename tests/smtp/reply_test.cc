@@ -9,9 +9,12 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/optional.h"
 #include "gtest/gtest.h"
+#include "smtp/test_support.h"
 
 namespace smtpscan::smtp {
 namespace {
+
+using test::MakeReply;
 
 struct EnhancedCase {
   std::string text;
@@ -93,15 +96,6 @@ TEST(EnhancedStatusCodeTest, ToString) {
   EXPECT_EQ((EnhancedStatusCode{5, 7, 1}).ToString(), "5.7.1");
   EXPECT_EQ((EnhancedStatusCode{2, 0, 0}).ToString(), "2.0.0");
   EXPECT_EQ((EnhancedStatusCode{4, 123, 456}).ToString(), "4.123.456");
-}
-
-Reply MakeReply(int code, std::vector<std::string> lines,
-                absl::optional<EnhancedStatusCode> enhanced = absl::nullopt) {
-  Reply r;
-  r.code = code;
-  r.lines = std::move(lines);
-  r.enhanced = enhanced;
-  return r;
 }
 
 TEST(ReplyTest, ClassAndIsPositive) {

@@ -21,10 +21,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "scan/scan_status.h"
+#include "smtp/test_support.h"
 #include "smtp/transcript.h"
 
 namespace smtpscan::smtp {
 namespace {
+
+using test::ReadFile;
+using test::TranscriptDir;
 
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
@@ -371,17 +375,6 @@ std::vector<Scenario> InlineScenarios() {
   return s;
 }
 
-std::string TranscriptDir() {
-  return std::string(SMTPSCAN_TEST_DATA_DIR) + "/transcripts";
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // Files whose server sends bytes after a reply in the same chunk: their
 // anomalies depend on the chunking by design (see AnomalyTest).
 const std::set<std::string>& ChunkDependentFiles() {
@@ -394,15 +387,7 @@ const std::set<std::string>& ChunkDependentFiles() {
 // checked by transcript_test; here only the server side matters).
 std::vector<Scenario> FileScenarios() {
   std::vector<Scenario> scenarios;
-  std::vector<std::string> names;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(TranscriptDir())) {
-    if (entry.path().extension() == ".transcript") {
-      names.push_back(entry.path().filename().string());
-    }
-  }
-  std::sort(names.begin(), names.end());
-  for (const std::string& name : names) {
+  for (const std::string& name : test::TranscriptFiles()) {
     if (ChunkDependentFiles().count(name) > 0) continue;
     absl::StatusOr<std::vector<TranscriptStep>> steps =
         ParseTranscript(ReadFile(TranscriptDir() + "/" + name), name);

@@ -17,9 +17,20 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "scan/scan_status.h"
+#include "smtp/test_support.h"
 
 namespace smtpscan::smtp {
 namespace {
+
+using test::TranscriptDir;
+using test::TranscriptFiles;
+
+// Reads a test file, failing the test when it cannot be opened.
+std::string ReadFile(const std::string& path) {
+  std::string text = test::ReadFile(path);
+  EXPECT_FALSE(text.empty()) << "cannot read " << path;
+  return text;
+}
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -30,18 +41,6 @@ constexpr absl::string_view kEhloName = "scanner.example.test";
 const absl::Time kStart =
     absl::FromUnixSeconds(1795341600);  // 2026-11-22 10:00:00 UTC
 constexpr absl::Duration kStep = absl::Milliseconds(10);
-
-std::string TranscriptDir() {
-  return std::string(SMTPSCAN_TEST_DATA_DIR) + "/transcripts";
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in) << "cannot open " << path;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 SessionConfig Config(StartTlsPolicy policy = StartTlsPolicy::kAuto,
                      bool implicit_tls = false) {
@@ -563,18 +562,6 @@ const std::map<std::string, Expected>& ExpectedOutcomes() {
         .ehlo_extensions = 2}},
   };
   return *kTable;
-}
-
-std::vector<std::string> TranscriptFiles() {
-  std::vector<std::string> names;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(TranscriptDir())) {
-    if (entry.path().extension() == ".transcript") {
-      names.push_back(entry.path().filename().string());
-    }
-  }
-  std::sort(names.begin(), names.end());
-  return names;
 }
 
 absl::StatusOr<ReplayOutcome> ReplayFile(const std::string& name) {
