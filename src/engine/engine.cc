@@ -1,0 +1,604 @@
+#include "engine/engine.h"
+
+#include <liburing.h>
+#include <netinet/tcp.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "engine/timer_wheel.h"
+
+namespace smtpscan::engine {
+namespace {
+
+// What a completion belongs to. user_data packs slot, generation and op so
+// that a completion can never be mistaken for one of an earlier connection
+// that used the same slot.
+enum class Op : uint8_t { kConnect = 1, kRecv, kSend, kCancel };
+
+uint64_t Pack(uint32_t slot, uint32_t generation, Op op) {
+  return (uint64_t{slot} << 32) | (uint64_t{generation & 0xffffff} << 8) |
+         static_cast<uint8_t>(op);
+}
+uint32_t SlotOf(uint64_t data) { return static_cast<uint32_t>(data >> 32); }
+uint32_t GenerationOf(uint64_t data) {
+  return static_cast<uint32_t>(data >> 8) & 0xffffff;
+}
+Op OpOf(uint64_t data) { return static_cast<Op>(data & 0xff); }
+
+constexpr uint16_t kBufferGroup = 1;
+constexpr absl::Duration kTick = absl::Milliseconds(10);
+// Longest sleep in one wait, so the loop notices time passing.
+constexpr absl::Duration kMaxWait = absl::Milliseconds(100);
+
+std::string ReadSysctl(const char* path) {
+  std::ifstream in(path);
+  std::string value;
+  in >> value;
+  return value;
+}
+
+absl::Status RingSetupError(int error) {
+  const std::string disabled = ReadSysctl("/proc/sys/kernel/io_uring_disabled");
+  if (error == ENOSYS) {
+    return absl::UnavailableError(
+        "io_uring is not available: this kernel does not have it (ENOSYS); "
+        "smtpscan needs Linux 6.0 or later");
+  }
+  if (error == EPERM || error == EACCES) {
+    return absl::UnavailableError(absl::StrCat(
+        "io_uring is not permitted here (", strerrorname_np(error), "): ",
+        disabled.empty() || disabled == "0"
+            ? "a seccomp profile blocks it (Docker's default does; run with "
+              "--security-opt seccomp=unconfined or a profile that allows "
+              "io_uring_setup)"
+            : absl::StrCat("kernel.io_uring_disabled is ", disabled)));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("io_uring setup failed: ", strerror(error)));
+}
+
+// A key for the per-address limit: the family and the address bytes.
+std::string AddressKey(const sockaddr_in6& a) {
+  if (a.sin6_family == AF_INET) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(a);
+    return std::string(reinterpret_cast<const char*>(&v4.sin_addr), 4);
+  }
+  return std::string(reinterpret_cast<const char*>(&a.sin6_addr), 16);
+}
+
+}  // namespace
+
+// One connection slot. The TimerNode comes first so that a fired node can
+// be turned back into its Connection.
+struct Connection {
+  TimerNode timer;
+  uint32_t slot = 0;
+  uint32_t generation = 0;
+  int fd = -1;
+  int inflight = 0;  // submitted operations whose completion is pending
+  bool recv_armed = false;
+  bool send_inflight = false;
+  bool closing = false;
+  smtp::Phase timed_phase = smtp::Phase::kDone;  // phase the timer is for
+  Probe probe;
+  absl::Time started_at;
+  absl::Time session_deadline;
+  absl::optional<smtp::Session> session;
+  std::string out;  // being sent; must not change while a send is in flight
+  size_t out_sent = 0;
+  std::string queued;  // commands that arrived while `out` was in flight
+};
+
+static_assert(offsetof(Connection, timer) == 0);
+
+class Engine::Impl {
+ public:
+  Impl(EngineOptions options, ResultCallback done)
+      : options_(std::move(options)),
+        done_(std::move(done)),
+        wheel_(absl::Now(), kTick) {}
+
+  ~Impl() {
+    for (auto& c : conns_) {
+      if (c && c->fd >= 0) close(c->fd);
+    }
+    if (ring_ok_) io_uring_queue_exit(&ring_);
+    if (buf_ring_ != nullptr) munmap(buf_ring_, buf_ring_bytes_);
+  }
+
+  absl::Status Init();
+  bool Accepting() const { return queued_ < options_.concurrency; }
+  void Submit(Probe probe);
+  absl::Status Run(absl::FunctionRef<bool()> feed);
+  const Stats& stats() const { return stats_; }
+
+ private:
+  io_uring_sqe* GetSqe();
+  void StartReady(absl::Time now);
+  void Start(Probe probe, absl::Time now);
+  void HandleCompletion(const io_uring_cqe* cqe, absl::Time now);
+  void Apply(Connection& c, smtp::Action action, absl::Time now);
+  void ArmRecv(Connection& c);
+  void SubmitSend(Connection& c);
+  void ArmDeadline(Connection& c, absl::Time now);
+  void Close(Connection& c);
+  void Release(Connection& c);
+  void ReturnBuffer(uint16_t id);
+  void AddressDone(const Probe& probe);
+  bool TakeToken(absl::Time now);
+
+  EngineOptions options_;
+  ResultCallback done_;
+  io_uring ring_{};
+  bool ring_ok_ = false;
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  size_t buf_ring_bytes_ = 0;
+  std::unique_ptr<char[]> buffers_;
+  TimerWheel wheel_;
+
+  std::vector<std::unique_ptr<Connection>> conns_;
+  std::vector<uint32_t> free_;
+  size_t open_ = 0;
+  std::deque<Probe> ready_;  // may start now (per-address limit allows)
+  struct AddressState {
+    size_t count = 0;  // ready or running
+    std::deque<Probe> waiting;
+  };
+  absl::flat_hash_map<std::string, AddressState> addresses_;
+  size_t queued_ = 0;                 // submitted, not yet started
+  std::vector<uint32_t> recv_retry_;  // slots whose receive found no buffer
+  double tokens_ = 0;
+  absl::Time refilled_;
+  Stats stats_;
+};
+
+absl::Status Engine::Impl::Init() {
+  if (options_.concurrency == 0) {
+    return absl::InvalidArgumentError("concurrency must be at least 1");
+  }
+  const size_t max = MaxConcurrencyForFileLimit();
+  if (options_.concurrency > max) {
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    return absl::InvalidArgumentError(
+        absl::StrCat("concurrency ", options_.concurrency,
+                     " needs more open files than "
+                     "the limit allows (",
+                     limit.rlim_max, "); use -c ", max,
+                     " or less, or raise the hard limit (ulimit -Hn)"));
+  }
+  const size_t buffers = options_.receive_buffers;
+  if (buffers == 0 || buffers > 32768 || (buffers & (buffers - 1)) != 0) {
+    return absl::InvalidArgumentError(
+        "receive_buffers must be a power of two up to 32768");
+  }
+
+  // The completion queue must never overflow (liburing examples/proxy.c):
+  // each connection has at most three operations in flight.
+  const unsigned sq_entries = 1024;
+  const unsigned cq_entries = static_cast<unsigned>(std::max<size_t>(
+      4096, std::min<size_t>(options_.concurrency * 4, 1u << 20)));
+  io_uring_params params{};
+  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                 IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
+  params.cq_entries = cq_entries;
+  int ret = io_uring_queue_init_params(sq_entries, &ring_, &params);
+  if (ret == -EINVAL) {
+    // Before 6.1 (DEFER_TASKRUN) or 6.0 (SINGLE_ISSUER): plain flags.
+    params = io_uring_params{};
+    params.flags = IORING_SETUP_CQSIZE;
+    params.cq_entries = cq_entries;
+    ret = io_uring_queue_init_params(sq_entries, &ring_, &params);
+  }
+  if (ret < 0) return RingSetupError(-ret);
+  ring_ok_ = true;
+
+  // Provided-buffer ring (kernel 5.19): page-aligned, as io_uring requires.
+  buf_ring_bytes_ = buffers * sizeof(io_uring_buf);
+  void* mem = mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE,
+                   MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (mem == MAP_FAILED) {
+    return absl::ResourceExhaustedError("cannot map the receive buffer ring");
+  }
+  buf_ring_ = static_cast<io_uring_buf_ring*>(mem);
+  io_uring_buf_ring_init(buf_ring_);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<uint64_t>(buf_ring_);
+  reg.ring_entries = static_cast<uint32_t>(buffers);
+  reg.bgid = kBufferGroup;
+  ret = io_uring_register_buf_ring(&ring_, &reg, 0);
+  if (ret < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("io_uring provided buffer rings are not available (",
+                     strerror(-ret), "); smtpscan needs Linux 6.0 or later"));
+  }
+  buffers_.reset(new char[buffers * options_.receive_buffer_bytes]);
+  for (size_t i = 0; i < buffers; ++i) {
+    io_uring_buf_ring_add(
+        buf_ring_, buffers_.get() + i * options_.receive_buffer_bytes,
+        static_cast<unsigned>(options_.receive_buffer_bytes),
+        static_cast<unsigned short>(i),
+        io_uring_buf_ring_mask(static_cast<uint32_t>(buffers)),
+        static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(buf_ring_, static_cast<int>(buffers));
+  refilled_ = absl::Now();
+  tokens_ = 1;
+  return absl::OkStatus();
+}
+
+io_uring_sqe* Engine::Impl::GetSqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (sqe == nullptr) {
+    io_uring_submit(&ring_);
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  return sqe;  // never null after a submit freed the queue
+}
+
+void Engine::Impl::Submit(Probe probe) {
+  AddressState& st = addresses_[AddressKey(probe.address)];
+  ++queued_;
+  if (st.count < options_.per_address) {
+    ++st.count;
+    ready_.push_back(std::move(probe));
+  } else {
+    st.waiting.push_back(std::move(probe));
+  }
+}
+
+void Engine::Impl::AddressDone(const Probe& probe) {
+  auto it = addresses_.find(AddressKey(probe.address));
+  if (it == addresses_.end()) return;
+  AddressState& st = it->second;
+  if (!st.waiting.empty()) {
+    ready_.push_back(std::move(st.waiting.front()));
+    st.waiting.pop_front();
+  } else if (--st.count == 0) {
+    addresses_.erase(it);
+  }
+}
+
+bool Engine::Impl::TakeToken(absl::Time now) {
+  if (options_.rate <= 0) return true;
+  // Burst of at most a tenth of a second's worth (at least one).
+  const double burst = std::max(1.0, options_.rate / 10);
+  tokens_ = std::min(
+      burst, tokens_ + absl::ToDoubleSeconds(now - refilled_) * options_.rate);
+  refilled_ = now;
+  if (tokens_ < 1) return false;
+  tokens_ -= 1;
+  return true;
+}
+
+void Engine::Impl::StartReady(absl::Time now) {
+  while (!ready_.empty() && open_ < options_.concurrency && TakeToken(now)) {
+    Probe probe = std::move(ready_.front());
+    ready_.pop_front();
+    --queued_;
+    Start(std::move(probe), now);
+  }
+}
+
+void Engine::Impl::Start(Probe probe, absl::Time now) {
+  uint32_t slot;
+  if (!free_.empty()) {
+    slot = free_.back();
+    free_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(conns_.size());
+    conns_.push_back(std::make_unique<Connection>());
+    conns_.back()->slot = slot;
+  }
+  Connection& c = *conns_[slot];
+  ++c.generation;
+  c.probe = std::move(probe);
+  c.started_at = now;
+  c.session_deadline = now + options_.deadlines.session;
+  c.session.emplace(*c.probe.config);
+  c.session->Start(now);
+  c.timed_phase = smtp::Phase::kDone;
+  ++open_;
+  ++stats_.started;
+  stats_.peak_open = std::max(stats_.peak_open, open_);
+
+  const int family = c.probe.address.sin6_family;
+  c.fd =
+      socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  int error = c.fd < 0 ? errno : 0;
+  if (error == 0) {
+    const sockaddr* source = nullptr;
+    socklen_t source_length = 0;
+    if (family == AF_INET && options_.source4) {
+      source = reinterpret_cast<const sockaddr*>(&*options_.source4);
+      source_length = sizeof(sockaddr_in);
+    } else if (family == AF_INET6 && options_.source6) {
+      source = reinterpret_cast<const sockaddr*>(&*options_.source6);
+      source_length = sizeof(sockaddr_in6);
+    }
+    if (source != nullptr) {
+      // Choose the port at connect time, per destination (ip(7)): binding
+      // to port 0 would reserve one ephemeral port per socket.
+      const int one = 1;
+      setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+      if (bind(c.fd, source, source_length) != 0) error = errno;
+    }
+  }
+  if (error != 0) {
+    Apply(c, c.session->OnSocketError(error, now), now);
+    return;
+  }
+  io_uring_sqe* sqe = GetSqe();
+  io_uring_prep_connect(sqe, c.fd,
+                        reinterpret_cast<const sockaddr*>(&c.probe.address),
+                        c.probe.address_length());
+  io_uring_sqe_set_data64(sqe, Pack(slot, c.generation, Op::kConnect));
+  ++c.inflight;
+  ArmDeadline(c, now);
+}
+
+void Engine::Impl::ArmDeadline(Connection& c, absl::Time now) {
+  const smtp::Phase phase = c.session->phase();
+  // Bytes that arrive do not extend a deadline: only a new phase does, so
+  // a server dripping one byte a second cannot hold a connection forever.
+  if (phase == c.timed_phase) return;
+  c.timed_phase = phase;
+  const Deadlines& d = options_.deadlines;
+  const absl::Duration limit = phase == smtp::Phase::kConnect    ? d.connect
+                               : phase == smtp::Phase::kGreeting ? d.greeting
+                                                                 : d.reply;
+  wheel_.Arm(&c.timer, std::min(now + limit, c.session_deadline));
+}
+
+void Engine::Impl::ArmRecv(Connection& c) {
+  if (c.recv_armed || c.closing) return;
+  io_uring_sqe* sqe = GetSqe();
+  io_uring_prep_recv(sqe, c.fd, nullptr,
+                     static_cast<unsigned>(options_.receive_buffer_bytes), 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = kBufferGroup;
+  io_uring_sqe_set_data64(sqe, Pack(c.slot, c.generation, Op::kRecv));
+  ++c.inflight;
+  c.recv_armed = true;
+}
+
+void Engine::Impl::SubmitSend(Connection& c) {
+  io_uring_sqe* sqe = GetSqe();
+  io_uring_prep_send(sqe, c.fd, c.out.data() + c.out_sent,
+                     c.out.size() - c.out_sent, MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(sqe, Pack(c.slot, c.generation, Op::kSend));
+  ++c.inflight;
+  c.send_inflight = true;
+}
+
+void Engine::Impl::Apply(Connection& c, smtp::Action action, absl::Time now) {
+  switch (action.kind) {
+    case smtp::Action::Kind::kSend:
+      if (c.send_inflight) {
+        c.queued += action.bytes;
+      } else {
+        c.out = std::move(action.bytes);
+        c.out_sent = 0;
+        SubmitSend(c);
+      }
+      [[fallthrough]];
+    case smtp::Action::Kind::kRead:
+      ArmRecv(c);
+      ArmDeadline(c, now);
+      return;
+    case smtp::Action::Kind::kStartTls:
+      // The TLS layer arrives with its own milestone; until then a probe
+      // that needs TLS ends here, saying why.
+      Apply(c, c.session->OnTlsFailed("tls-unsupported-in-this-build", now),
+            now);
+      return;
+    case smtp::Action::Kind::kClose:
+      Close(c);
+      return;
+  }
+}
+
+void Engine::Impl::Close(Connection& c) {
+  if (c.closing) return;
+  c.closing = true;
+  wheel_.Disarm(&c.timer);
+  if (c.inflight == 0) {
+    Release(c);
+    return;
+  }
+  // One request cancels every operation on the descriptor (io_uring 5.19).
+  io_uring_sqe* sqe = GetSqe();
+  io_uring_prep_cancel_fd(sqe, c.fd, IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data64(sqe, Pack(c.slot, c.generation, Op::kCancel));
+  ++c.inflight;
+}
+
+void Engine::Impl::Release(Connection& c) {
+  if (c.fd >= 0) close(c.fd);
+  c.fd = -1;
+  ProbeOutcome outcome;
+  outcome.id = c.probe.id;
+  outcome.started_at = c.started_at;
+  outcome.session = c.session->TakeResult();
+  c.session.reset();
+  c.out.clear();
+  c.queued.clear();
+  c.out_sent = 0;
+  c.recv_armed = c.send_inflight = c.closing = false;
+  const Probe probe = std::move(c.probe);
+  free_.push_back(c.slot);
+  --open_;
+  ++stats_.finished;
+  AddressDone(probe);
+  done_(std::move(outcome));
+}
+
+void Engine::Impl::ReturnBuffer(uint16_t id) {
+  const uint32_t entries = static_cast<uint32_t>(options_.receive_buffers);
+  io_uring_buf_ring_add(
+      buf_ring_, buffers_.get() + size_t{id} * options_.receive_buffer_bytes,
+      static_cast<unsigned>(options_.receive_buffer_bytes), id,
+      io_uring_buf_ring_mask(entries), 0);
+  io_uring_buf_ring_advance(buf_ring_, 1);
+}
+
+void Engine::Impl::HandleCompletion(const io_uring_cqe* cqe, absl::Time now) {
+  const uint64_t data = cqe->user_data;
+  const int res = cqe->res;
+  const bool has_buffer = (cqe->flags & IORING_CQE_F_BUFFER) != 0;
+  const uint16_t buffer_id =
+      static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+  const uint32_t slot = SlotOf(data);
+  if (slot >= conns_.size() || conns_[slot]->generation != GenerationOf(data)) {
+    if (has_buffer) ReturnBuffer(buffer_id);  // cannot happen; stay safe
+    return;
+  }
+  Connection& c = *conns_[slot];
+  --c.inflight;
+  switch (OpOf(data)) {
+    case Op::kConnect:
+      if (c.closing) break;
+      if (res == 0) {
+        Apply(c, c.session->OnConnected(now), now);
+      } else {
+        Apply(c, c.session->OnSocketError(-res, now), now);
+      }
+      break;
+    case Op::kRecv:
+      c.recv_armed = false;
+      if (has_buffer) {
+        smtp::Action action{};
+        if (!c.closing && res > 0) {
+          action = c.session->OnBytes(
+              absl::string_view(
+                  buffers_.get() +
+                      size_t{buffer_id} * options_.receive_buffer_bytes,
+                  static_cast<size_t>(res)),
+              now);
+        }
+        ReturnBuffer(buffer_id);
+        if (!c.closing && res > 0) Apply(c, std::move(action), now);
+      } else if (c.closing || res == -ECANCELED) {
+        break;
+      } else if (res == 0) {
+        Apply(c, c.session->OnEof(now), now);
+      } else if (res == -ENOBUFS) {
+        recv_retry_.push_back(slot);  // re-armed once buffers came back
+      } else {
+        Apply(c, c.session->OnSocketError(-res, now), now);
+      }
+      break;
+    case Op::kSend:
+      c.send_inflight = false;
+      if (c.closing || res == -ECANCELED) break;
+      if (res < 0) {
+        Apply(c, c.session->OnSocketError(-res, now), now);
+        break;
+      }
+      c.out_sent += static_cast<size_t>(res);
+      if (c.out_sent < c.out.size()) {
+        SubmitSend(c);
+      } else if (!c.queued.empty()) {
+        c.out.swap(c.queued);
+        c.queued.clear();
+        c.out_sent = 0;
+        SubmitSend(c);
+      }
+      break;
+    case Op::kCancel:
+      break;
+  }
+  if (c.closing && c.inflight == 0) Release(c);
+}
+
+absl::Status Engine::Impl::Run(absl::FunctionRef<bool()> feed) {
+  bool more = true;
+  while (true) {
+    absl::Time now = absl::Now();
+    while (more && Accepting()) more = feed();
+    StartReady(now);
+    if (!more && open_ == 0 && queued_ == 0) return absl::OkStatus();
+
+    absl::Time wake = wheel_.NextExpiry(now + kMaxWait);
+    if (!ready_.empty() && open_ < options_.concurrency && options_.rate > 0) {
+      wake = std::min(wake, now + absl::Seconds(1 / options_.rate));
+    }
+    if (!recv_retry_.empty()) wake = now;
+    const absl::Duration wait = std::max(absl::ZeroDuration(), wake - now);
+    __kernel_timespec ts{};
+    ts.tv_sec = absl::ToInt64Seconds(wait);
+    ts.tv_nsec = absl::ToInt64Nanoseconds(wait - absl::Seconds(ts.tv_sec));
+    io_uring_cqe* first = nullptr;
+    const int ret =
+        io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
+    if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN &&
+        ret != -EBUSY) {
+      return absl::InternalError(
+          absl::StrCat("io_uring wait failed: ", strerror(-ret)));
+    }
+
+    now = absl::Now();
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      HandleCompletion(cqe, now);
+      ++seen;
+    }
+    io_uring_cq_advance(&ring_, seen);
+
+    wheel_.Advance(now, [&](TimerNode* node) {
+      Connection& c = *reinterpret_cast<Connection*>(node);
+      Apply(c, c.session->OnDeadline(now), now);
+    });
+    if (!recv_retry_.empty()) {
+      std::vector<uint32_t> retry;
+      retry.swap(recv_retry_);
+      for (uint32_t slot : retry) {
+        Connection& c = *conns_[slot];
+        if (c.session.has_value() && !c.closing) ArmRecv(c);
+      }
+    }
+  }
+}
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineOptions options,
+                                                       ResultCallback done) {
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(done));
+  if (absl::Status s = impl->Init(); !s.ok()) return s;
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+bool Engine::Accepting() const { return impl_->Accepting(); }
+void Engine::Submit(Probe probe) { impl_->Submit(std::move(probe)); }
+absl::Status Engine::Run(absl::FunctionRef<bool()> feed) {
+  return impl_->Run(feed);
+}
+const Engine::Stats& Engine::stats() const { return impl_->stats(); }
+
+size_t MaxConcurrencyForFileLimit(size_t reserve) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  return limit.rlim_cur > reserve ? limit.rlim_cur - reserve : 0;
+}
+
+}  // namespace smtpscan::engine

@@ -1,0 +1,133 @@
+// The scan engine: many concurrent SMTP conversations on one io_uring ring.
+//
+// The engine owns sockets, the ring, receive buffers and deadlines; it knows
+// nothing of input files or output formats. The caller submits probes (an
+// address, a port, a session configuration) while Accepting() says there is
+// room, and receives each finished probe's SessionResult through a callback.
+// Run() drives everything until the caller has nothing more to submit and
+// every probe has finished.
+//
+// Design, measured and explained in README.md ("Engine"):
+// - One ring, IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN when the kernel has
+//   them (6.1), falling back to plain flags. Completions are reaped in
+//   batches with one io_uring_cq_advance.
+// - Plain socket descriptors, not registered files: socket() is a cheap
+//   syscall, and a plain fd takes the setsockopt calls a source address
+//   needs (direct descriptors cannot before kernel 6.7, ENGINEERING.md §1.6).
+// - Receives use one shared provided-buffer ring (IOSQE_BUFFER_SELECT): a
+//   connection waiting for its greeting holds no buffer at all, which is
+//   what keeps an idle connection small. Each buffer goes back to the ring
+//   as soon as the session has consumed its bytes.
+// - Deadlines live in a TimerWheel (10 ms ticks); on expiry the session
+//   records which phase timed out and the connection's operations are
+//   cancelled with one IORING_ASYNC_CANCEL_FD | ALL before close.
+#ifndef SMTPSCAN_ENGINE_ENGINE_H_
+#define SMTPSCAN_ENGINE_ENGINE_H_
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+#include "smtp/session.h"
+
+namespace smtpscan::engine {
+
+struct Deadlines {
+  absl::Duration connect = absl::Seconds(10);
+  // Generous: Postfix's postscreen delays the greeting on purpose (6 s by
+  // default, postscreen_greet_wait), and RFC 5321 §4.5.3.2.1 allows 5 min.
+  absl::Duration greeting = absl::Seconds(30);
+  absl::Duration reply = absl::Seconds(30);     // each reply after that
+  absl::Duration session = absl::Seconds(120);  // the whole conversation
+};
+
+struct EngineOptions {
+  size_t concurrency = 1000;  // connections open at once
+  double rate = 0;            // new connections per second; 0 = no limit
+  size_t per_address = 1;     // connections at once to one address
+  Deadlines deadlines;
+  // Bind outgoing connections to this address (port 0), per family.
+  absl::optional<sockaddr_in> source4;
+  absl::optional<sockaddr_in6> source6;
+  size_t receive_buffers = 1024;       // provided buffers, a power of two
+  size_t receive_buffer_bytes = 4096;  // each
+};
+
+// One conversation to run.
+struct Probe {
+  uint64_t id = 0;         // the caller's handle, returned with the result
+  sockaddr_in6 address{};  // sockaddr_in for IPv4 (sin6_family tells)
+  // Shared by many probes; must outlive the probe.
+  const smtp::SessionConfig* config = nullptr;
+
+  socklen_t address_length() const {
+    return address.sin6_family == AF_INET ? sizeof(sockaddr_in)
+                                          : sizeof(sockaddr_in6);
+  }
+};
+
+struct ProbeOutcome {
+  uint64_t id = 0;
+  absl::Time started_at;  // wall clock when the connect was submitted
+  smtp::SessionResult session;
+};
+
+class Engine {
+ public:
+  using ResultCallback = absl::AnyInvocable<void(ProbeOutcome)>;
+
+  // Sets up the ring and buffers. Fails with a one-line reason when
+  // io_uring is unavailable (seccomp, kernel.io_uring_disabled, an old
+  // kernel) or the options cannot be met (open-files limit too low).
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(EngineOptions options,
+                                                        ResultCallback done);
+  ~Engine();
+
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // True while the engine wants more probes: its queue of probes not yet
+  // started is shorter than the concurrency. Submitting more is allowed
+  // but only grows memory.
+  bool Accepting() const;
+
+  // Queues a probe. It starts when a connection slot, the rate limit and
+  // the per-address limit allow. REQUIRES: probe.config != nullptr.
+  void Submit(Probe probe);
+
+  // Runs until `feed` returns false and every probe has finished. `feed`
+  // is called whenever Accepting() is true; it submits probes and returns
+  // false once it has no more. Results arrive through the callback given to
+  // Create, from inside Run.
+  absl::Status Run(absl::FunctionRef<bool()> feed);
+
+  struct Stats {
+    uint64_t started = 0;
+    uint64_t finished = 0;
+    size_t peak_open = 0;
+  };
+  const Stats& stats() const;
+
+ private:
+  class Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The largest concurrency the process's open-files limit allows, after
+// raising the soft limit to the hard limit, keeping `reserve` descriptors
+// for everything else (input, output, resolver sockets).
+size_t MaxConcurrencyForFileLimit(size_t reserve = 64);
+
+}  // namespace smtpscan::engine
+
+#endif  // SMTPSCAN_ENGINE_ENGINE_H_
