@@ -43,14 +43,19 @@ AddressRecord MakeRecord() {
   config.ehlo_name = "scanner.example.test";
   auto outcome = smtp::Replay(*steps, config, absl::FromUnixSeconds(1700000000),
                               absl::Milliseconds(3), "bench");
+  ProbeResult probe;
+  probe.address = "192.0.2.25";
+  probe.port = 25;
+  probe.host = "mx.example.test";
+  probe.started_at = absl::FromUnixSeconds(1700000000);
+  probe.session = std::move(outcome->result);
   AddressRecord record;
   record.line = 42;
   record.input = "192.0.2.25:25,mx.example.test";
-  record.probe.address = "192.0.2.25";
-  record.probe.port = 25;
-  record.probe.host = "mx.example.test";
-  record.probe.started_at = absl::FromUnixSeconds(1700000000);
-  record.probe.session = std::move(outcome->result);
+  record.address = probe.address;
+  record.host = probe.host;
+  record.status = probe.session.status;
+  record.probes.push_back(std::move(probe));
   return record;
 }
 

@@ -103,18 +103,26 @@ int RunReplay(const ReplayOptions& o) {
       std::cerr << "smtpscan replay: " << outcome.status().message() << "\n";
       return 1;
     }
+    output::ProbeResult probe;
+    probe.address = o.address;
+    probe.port = o.port;
+    probe.host = o.host;
+    probe.tls_mode = o.implicit_tls ? output::TlsMode::kImplicit
+                     : config.starttls == smtp::StartTlsPolicy::kNever
+                         ? output::TlsMode::kNone
+                         : output::TlsMode::kStartTls;
+    probe.started_at = start;
+    probe.session = std::move(outcome->result);
+    // One transcript is one line of input with one probe.
     output::AddressRecord record;
     record.line = line;
     record.input = path;
-    record.probe.address = o.address;
-    record.probe.port = o.port;
-    record.probe.host = o.host;
-    record.probe.tls_mode = o.implicit_tls ? output::TlsMode::kImplicit
-                            : config.starttls == smtp::StartTlsPolicy::kNever
-                                ? output::TlsMode::kNone
-                                : output::TlsMode::kStartTls;
-    record.probe.started_at = start;
-    record.probe.session = std::move(outcome->result);
+    record.address = o.address;
+    record.host = o.host;
+    record.probes.push_back(std::move(probe));
+    output::ProbeSummary summary = output::SummarizeProbes(record.probes);
+    record.status = summary.status;
+    record.status_detail = std::move(summary.status_detail);
     writer->Write(record, &out);
   }
 

@@ -211,12 +211,18 @@ void CsvWriter::WriteHeader(std::string* out) {
 }
 
 void CsvWriter::Write(const AddressRecord& record, std::string* out) {
-  Row r = RecordRow(record.line, record.input, "address",
-                    record.probe.session.status,
-                    record.probe.session.status_detail);
-  r[kMxHost] = record.probe.host;
-  FillProbe(record.probe, &r);
-  AppendRow(r, options_.csv_raw_cells, out);
+  const Row base = RecordRow(record.line, record.input, "address",
+                             record.status, record.status_detail);
+  if (record.probes.empty()) {
+    AppendRow(base, options_.csv_raw_cells, out);
+    return;
+  }
+  for (const ProbeResult& p : record.probes) {
+    Row r = base;
+    r[kMxHost] = p.host;
+    FillProbe(p, &r);
+    AppendRow(r, options_.csv_raw_cells, out);
+  }
 }
 
 void CsvWriter::Write(const DomainRecord& record, std::string* out) {

@@ -180,6 +180,19 @@ struct NdjsonWriter::Stream {
     Uint("bytes_received", s.bytes_received);
     Uint("bytes_sent", s.bytes_sent);
   }
+
+  // "probes": one object per probe, the same in every kind of record.
+  void Probes(const std::vector<ProbeResult>& probes,
+              const WriterOptions& options) {
+    Key("probes");
+    json.StartArray();
+    for (const ProbeResult& p : probes) {
+      json.StartObject();
+      ProbeFields(p, options);
+      json.EndObject();
+    }
+    json.EndArray();
+  }
 };
 
 NdjsonWriter::NdjsonWriter(WriterOptions options)
@@ -190,7 +203,13 @@ NdjsonWriter::~NdjsonWriter() = default;
 void NdjsonWriter::Write(const AddressRecord& record, std::string* out) {
   Stream& s = *stream_;
   s.Begin(record.line, record.input, "address");
-  s.ProbeFields(record.probe, options_);
+  s.Str("address", record.address);
+  if (!record.host.empty()) s.Str("host", record.host);
+  s.Str("status", ScanStatusName(record.status));
+  if (!record.status_detail.empty()) {
+    s.Str("status_detail", record.status_detail);
+  }
+  s.Probes(record.probes, options_);
   s.End(out);
 }
 
@@ -222,14 +241,7 @@ void NdjsonWriter::Write(const DomainRecord& record, std::string* out) {
   }
   s.json.EndArray();
   s.json.EndObject();
-  s.Key("probes");
-  s.json.StartArray();
-  for (const ProbeResult& p : record.probes) {
-    s.json.StartObject();
-    s.ProbeFields(p, options_);
-    s.json.EndObject();
-  }
-  s.json.EndArray();
+  s.Probes(record.probes, options_);
   s.End(out);
 }
 

@@ -13,6 +13,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "scan/scan_status.h"
 #include "smtp/session.h"
 
@@ -40,12 +41,31 @@ struct ProbeResult {
   smtp::SessionResult session;                   // holds the status
 };
 
-// A line that was an address ("192.0.2.1:25,mx.example.com").
+// A line that was an address ("192.0.2.1:25,mx.example.com"). A line with a
+// port is one probe; a line without one is one probe per port scanned
+// (-p 25,465,587), in that order.
 struct AddressRecord {
-  uint64_t line = 0;  // 1-based line number in the input
-  std::string input;  // the line as read (without its line end)
-  ProbeResult probe;
+  uint64_t line = 0;    // 1-based line number in the input
+  std::string input;    // the line as read (without its line end)
+  std::string address;  // IP literal without brackets, as in ProbeResult
+  std::string host;     // the name given on the line; empty when none
+  // Outcome of the whole line; SummarizeProbes computes it from `probes`.
+  ScanStatus status = ScanStatus::kSuccess;
+  std::string status_detail;
+  std::vector<ProbeResult> probes;
 };
+
+// A record's outcome as its probes imply it.
+struct ProbeSummary {
+  ScanStatus status = ScanStatus::kSuccess;
+  std::string status_detail;  // empty for kSuccess
+};
+
+// kSuccess (with no detail) if any probe succeeded; otherwise the first
+// probe's status and detail. With no probes it returns kSuccess: what a
+// record without probes means (blocked, unresolvable) is the caller's
+// business.
+ProbeSummary SummarizeProbes(absl::Span<const ProbeResult> probes);
 
 // One mail server of a domain and what DNS said about it.
 struct MxHost {

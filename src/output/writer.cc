@@ -19,6 +19,17 @@ absl::string_view TlsModeName(TlsMode mode) {
   return "unknown";
 }
 
+ProbeSummary SummarizeProbes(absl::Span<const ProbeResult> probes) {
+  ProbeSummary summary;
+  if (probes.empty()) return summary;
+  for (const ProbeResult& p : probes) {
+    if (p.session.status == ScanStatus::kSuccess) return summary;
+  }
+  summary.status = probes.front().session.status;
+  summary.status_detail = probes.front().session.status_detail;
+  return summary;
+}
+
 absl::optional<Format> ParseFormat(absl::string_view name) {
   if (name == "ndjson") return Format::kNdjson;
   if (name == "csv") return Format::kCsv;

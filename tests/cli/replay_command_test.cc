@@ -128,10 +128,17 @@ TEST_F(ReplayCommandTest, PostfixTranscriptToNdjson) {
   EXPECT_EQ(r.err, "");
   ASSERT_FALSE(r.out.empty());
   EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << "want exactly one line";
-  Json j = Json::parse(r.out);
-  EXPECT_EQ(j["line"], 1);
-  EXPECT_EQ(j["input"], kPostfix);
-  EXPECT_EQ(j["kind"], "address");
+  Json record = Json::parse(r.out);
+  EXPECT_EQ(record["line"], 1);
+  EXPECT_EQ(record["input"], kPostfix);
+  EXPECT_EQ(record["kind"], "address");
+  EXPECT_EQ(record["status"], "success");
+  EXPECT_FALSE(record.contains("status_detail"));
+  EXPECT_FALSE(record.contains("host"));
+  // One transcript, one probe.
+  ASSERT_TRUE(record["probes"].is_array());
+  ASSERT_EQ(record["probes"].size(), 1u);
+  Json j = record["probes"][0];
   EXPECT_EQ(j["port"], 25);
   EXPECT_EQ(j["tls_mode"], "starttls");
   EXPECT_EQ(j["status"], "success");
@@ -163,8 +170,12 @@ TEST_F(ReplayCommandTest, AddressPortAndHostAreRecorded) {
                   "--host", "mx.example.test", kPostfix});
   ASSERT_THAT(records, SizeIs(1));
   EXPECT_EQ(records[0]["address"], "192.0.2.25");
-  EXPECT_EQ(records[0]["port"], 587);
   EXPECT_EQ(records[0]["host"], "mx.example.test");
+  ASSERT_EQ(records[0]["probes"].size(), 1u);
+  const Json& probe = records[0]["probes"][0];
+  EXPECT_EQ(probe["address"], "192.0.2.25");
+  EXPECT_EQ(probe["port"], 587);
+  EXPECT_EQ(probe["host"], "mx.example.test");
 }
 
 TEST_F(ReplayCommandTest, CsvFormatGivesHeaderAndOneRow) {
@@ -188,6 +199,7 @@ TEST_F(ReplayCommandTest, CsvFormatGivesHeaderAndOneRow) {
   EXPECT_EQ(cell("line"), "1");
   EXPECT_EQ(cell("input"), kPostfix);
   EXPECT_EQ(cell("kind"), "address");
+  EXPECT_EQ(cell("status"), "success");
   EXPECT_EQ(cell("probe_status"), "success");
   EXPECT_EQ(cell("greeting_code"), "220");
   EXPECT_EQ(cell("starttls_offered"), "true");
@@ -246,19 +258,26 @@ TEST_F(ReplayCommandTest, SeveralTranscriptsOneRecordEach) {
   ASSERT_THAT(records, SizeIs(4));
   const std::vector<std::string> inputs = {kPostfix, kExim, kRejected,
                                            kPostfix};
+  std::vector<Json> probes;
   for (size_t i = 0; i < records.size(); ++i) {
     EXPECT_EQ(records[i]["line"], i + 1);
     EXPECT_EQ(records[i]["input"], inputs[i]);
     EXPECT_EQ(records[i]["kind"], "address");
+    ASSERT_EQ(records[i]["probes"].size(), 1u);
+    probes.push_back(records[i]["probes"][0]);
+    // The record's outcome is its one probe's.
+    EXPECT_EQ(records[i]["status"], probes[i]["status"]);
   }
   EXPECT_EQ(records[0]["status"], "success");
   EXPECT_EQ(records[1]["status"], "success");
-  EXPECT_EQ(records[1]["tls_established"], false);
-  EXPECT_FALSE(records[1].contains("starttls"));
-  EXPECT_EQ(records[1]["ehlo"]["greet"], "Hello smtpscan.invalid [192.0.2.1]");
+  EXPECT_EQ(probes[1]["tls_established"], false);
+  EXPECT_FALSE(probes[1].contains("starttls"));
+  EXPECT_EQ(probes[1]["ehlo"]["greet"], "Hello smtpscan.invalid [192.0.2.1]");
   EXPECT_EQ(records[2]["status"], "greeting-rejected");
   EXPECT_EQ(records[2]["status_detail"], "554");
-  EXPECT_EQ(records[3]["tls_established"], true);
+  EXPECT_EQ(probes[2]["status"], "greeting-rejected");
+  EXPECT_EQ(probes[2]["status_detail"], "554");
+  EXPECT_EQ(probes[3]["tls_established"], true);
 }
 
 TEST_F(ReplayCommandTest, SeveralTranscriptsAsCsv) {
@@ -274,7 +293,10 @@ TEST_F(ReplayCommandTest, SeveralTranscriptsAsCsv) {
 TEST_F(ReplayCommandTest, RejectedGreetingIsAnOutcomeNotAFailure) {
   std::vector<Json> records = ReplayJson({"replay", kRejected});
   ASSERT_THAT(records, SizeIs(1));
-  Json& j = records[0];
+  EXPECT_EQ(records[0]["status"], "greeting-rejected");
+  EXPECT_EQ(records[0]["status_detail"], "554");
+  ASSERT_EQ(records[0]["probes"].size(), 1u);
+  Json& j = records[0]["probes"][0];
   EXPECT_EQ(j["status"], "greeting-rejected");
   EXPECT_EQ(j["greeting"]["code"], 554);
   EXPECT_EQ(j["greeting"]["enhanced"], "5.7.1");
@@ -287,10 +309,13 @@ TEST_F(ReplayCommandTest, GreetingRawFlag) {
   std::vector<Json> records =
       ReplayJson({"replay", "--greeting-raw", kPostfix});
   ASSERT_THAT(records, SizeIs(1));
-  ASSERT_TRUE(records[0].contains("greeting_raw_b64"));
+  EXPECT_FALSE(records[0].contains("greeting_raw_b64"));
+  ASSERT_EQ(records[0]["probes"].size(), 1u);
+  const Json& probe = records[0]["probes"][0];
+  ASSERT_TRUE(probe.contains("greeting_raw_b64"));
   std::string raw;
-  ASSERT_TRUE(absl::Base64Unescape(
-      records[0]["greeting_raw_b64"].get<std::string>(), &raw));
+  ASSERT_TRUE(
+      absl::Base64Unescape(probe["greeting_raw_b64"].get<std::string>(), &raw));
   EXPECT_EQ(raw, "220 mx.example.test ESMTP Postfix (Debian/GNU)\r\n");
 }
 
@@ -302,7 +327,10 @@ TEST_F(ReplayCommandTest, HostileGreetingStaysValidJson) {
   for (size_t i = 0; i + 1 < r.out.size(); ++i) {
     ASSERT_GE(static_cast<unsigned char>(r.out[i]), 0x20) << "at " << i;
   }
-  Json j = Json::parse(r.out);
+  Json record = Json::parse(r.out);
+  EXPECT_EQ(record["status"], "success");
+  ASSERT_EQ(record["probes"].size(), 1u);
+  Json j = record["probes"][0];
   EXPECT_EQ(j["status"], "success");
   const std::string line = j["greeting"]["lines"][0];
   EXPECT_THAT(line, HasSubstr("\"quoted\" \\back\\slash \xE2\x80\xA8 "));
@@ -333,14 +361,19 @@ TEST_F(ReplayCommandTest, ImplicitTlsAndStartTlsPolicy) {
   std::vector<Json> records =
       ReplayJson({"replay", "--implicit-tls", "--port", "465", kImplicit});
   ASSERT_THAT(records, SizeIs(1));
-  EXPECT_EQ(records[0]["tls_mode"], "implicit");
-  EXPECT_EQ(records[0]["port"], 465);
-  EXPECT_EQ(records[0]["tls_established"], true);
-  EXPECT_EQ(records[0]["ehlo"]["auth"], Json::parse(R"(["PLAIN"])"));
+  ASSERT_EQ(records[0]["probes"].size(), 1u);
+  Json probe = records[0]["probes"][0];
+  EXPECT_EQ(probe["tls_mode"], "implicit");
+  EXPECT_EQ(probe["port"], 465);
+  EXPECT_EQ(probe["tls_established"], true);
+  EXPECT_EQ(probe["ehlo"]["auth"], Json::parse(R"(["PLAIN"])"));
 
   records = ReplayJson({"replay", "--starttls", "never", kExim});
   ASSERT_THAT(records, SizeIs(1));
-  EXPECT_EQ(records[0]["tls_mode"], "none");
+  ASSERT_EQ(records[0]["probes"].size(), 1u);
+  probe = records[0]["probes"][0];
+  EXPECT_EQ(probe["tls_mode"], "none");
+  EXPECT_EQ(probe["status"], "success");
   EXPECT_EQ(records[0]["status"], "success");
 }
 
@@ -405,7 +438,7 @@ TEST_F(ReplayCommandTest, UsageErrors) {
     std::string stderr_has;
   };
   const std::vector<Case> cases = {
-      {{}, "subcommand"},
+      {{}, "--input"},  // no subcommand: a scan, which needs -i
       {{"replay"}, "transcripts"},
       {{"replay", "--bogus", kPostfix}, "--bogus"},
       {{"--bogus"}, "--bogus"},

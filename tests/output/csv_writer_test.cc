@@ -19,6 +19,7 @@ using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::SizeIs;
 
+using fixtures::AddressRecordOf;
 using fixtures::AllBytes;
 using fixtures::ExampleDomainRecord;
 using fixtures::ExampleInvalidRecord;
@@ -26,6 +27,7 @@ using fixtures::HostileProbe;
 using fixtures::HostileText;
 using fixtures::HttpProbe;
 using fixtures::IsStrictUtf8;
+using fixtures::MultiPortAddressRecord;
 using fixtures::NullMxDomainRecord;
 using fixtures::PostfixAddressRecord;
 using fixtures::RandomByteStrings;
@@ -229,9 +231,9 @@ TEST(CsvWriterTest, AddressRecordExactBytes) {
 
 TEST(CsvWriterTest, AuthAndHeloColumns) {
   AddressRecord r = PostfixAddressRecord();
-  r.probe.session.ehlo = fixtures::MakeEhlo(
+  r.probes[0].session.ehlo = fixtures::MakeEhlo(
       {"mx.example.net", "AUTH login PLAIN", "AUTH=LOGIN CRAM-MD5", "SIZE x"});
-  r.probe.session.helo = fixtures::MakeReply(250, {"mx.example.net"});
+  r.probes[0].session.helo = fixtures::MakeReply(250, {"mx.example.net"});
   const auto rows = WriteRows(r);
   ASSERT_THAT(rows, SizeIs(1));
   EXPECT_EQ(rows[0].at("auth"), "LOGIN PLAIN CRAM-MD5");
@@ -242,11 +244,8 @@ TEST(CsvWriterTest, AuthAndHeloColumns) {
 }
 
 TEST(CsvWriterTest, ProtocolErrorRow) {
-  AddressRecord r;
-  r.line = 5;
-  r.input = "198.51.100.7:587";
-  r.probe = HttpProbe();
-  const auto rows = WriteRows(r);
+  const auto rows =
+      WriteRows(AddressRecordOf(5, "198.51.100.7:587", {HttpProbe()}));
   ASSERT_THAT(rows, SizeIs(1));
   const auto& c = rows[0];
   EXPECT_EQ(c.at("status"), "protocol-error");
@@ -267,9 +266,77 @@ TEST(CsvWriterTest, ProtocolErrorRow) {
   EXPECT_EQ(c.at("started_at"), "");
 }
 
+TEST(CsvWriterTest, AddressRecordOneRowPerProbe) {
+  // An address without a port, scanned with -p 25,465,587.
+  const auto rows = WriteRows(MultiPortAddressRecord());
+  ASSERT_THAT(rows, SizeIs(3));
+  std::vector<std::string> ports;
+  for (const auto& c : rows) {
+    EXPECT_EQ(c.at("line"), "8");
+    EXPECT_EQ(c.at("input"), "192.0.2.25,mx1.example.com");
+    EXPECT_EQ(c.at("kind"), "address");
+    EXPECT_EQ(c.at("domain"), "");
+    // The record succeeded because one probe did.
+    EXPECT_EQ(c.at("status"), "success");
+    EXPECT_EQ(c.at("status_detail"), "");
+    EXPECT_EQ(c.at("mx_host"), "mx1.example.com");
+    EXPECT_EQ(c.at("mx_preference"), "");
+    EXPECT_EQ(c.at("address"), "192.0.2.25");
+    ports.push_back(c.at("port"));
+  }
+  EXPECT_THAT(ports, ElementsAre("25", "465", "587"));
+  EXPECT_EQ(rows[0].at("probe_status"), "connection-refused");
+  EXPECT_EQ(rows[0].at("probe_status_detail"), "ECONNREFUSED");
+  EXPECT_EQ(rows[0].at("greeting_code"), "");
+  EXPECT_EQ(rows[1].at("probe_status"), "success");
+  EXPECT_EQ(rows[1].at("probe_status_detail"), "");
+  EXPECT_EQ(rows[1].at("tls_mode"), "implicit");
+  EXPECT_EQ(rows[1].at("greeting_code"), "220");
+  EXPECT_EQ(rows[2].at("probe_status"), "protocol-error");
+  EXPECT_EQ(rows[2].at("protocol_error"), "http");
+}
+
+TEST(CsvWriterTest, AddressRecordStatusAndProbeStatusDiffer) {
+  AddressRecord r = MultiPortAddressRecord();
+  r.probes.erase(r.probes.begin() + 1);  // drop the success
+  r = AddressRecordOf(r.line, r.input, r.probes);
+  const auto rows = WriteRows(r);
+  ASSERT_THAT(rows, SizeIs(2));
+  for (const auto& c : rows) {
+    EXPECT_EQ(c.at("status"), "connection-refused");
+    EXPECT_EQ(c.at("status_detail"), "ECONNREFUSED");
+  }
+  EXPECT_EQ(rows[0].at("probe_status"), "connection-refused");
+  EXPECT_EQ(rows[1].at("probe_status"), "protocol-error");
+  EXPECT_EQ(rows[1].at("probe_status_detail"), "http");
+}
+
+TEST(CsvWriterTest, AddressRecordWithoutProbesGivesOneRow) {
+  AddressRecord r;
+  r.line = 6;
+  r.input = "10.0.0.1,mx.example.com";
+  r.address = "10.0.0.1";
+  r.host = "mx.example.com";
+  r.status = ScanStatus::kBlocked;
+  r.status_detail = "reserved";
+  const auto rows = WriteRows(r);
+  ASSERT_THAT(rows, SizeIs(1));
+  const auto& c = rows[0];
+  EXPECT_EQ(c.at("line"), "6");
+  EXPECT_EQ(c.at("input"), "10.0.0.1,mx.example.com");
+  EXPECT_EQ(c.at("kind"), "address");
+  EXPECT_EQ(c.at("status"), "blocked");
+  EXPECT_EQ(c.at("status_detail"), "reserved");
+  for (const char* empty :
+       {"domain", "mx_host", "mx_preference", "address", "port", "tls_mode",
+        "probe_status", "tls_established", "anomaly_count", "started_at"}) {
+    EXPECT_EQ(c.at(empty), "") << empty;
+  }
+}
+
 TEST(CsvWriterTest, MultiLineGreetingIsOneQuotedCell) {
   AddressRecord r = PostfixAddressRecord();
-  r.probe.session.greeting =
+  r.probes[0].session.greeting =
       fixtures::MakeReply(220, {"mx.example.com ESMTP", "say \"hi\", ok"});
   CsvWriter writer({});
   std::string out;
@@ -360,16 +427,17 @@ TEST(CsvWriterTest, RowsAppendAfterHeader) {
   std::string out;
   writer.WriteHeader(&out);
   writer.Write(PostfixAddressRecord(), &out);
+  writer.Write(MultiPortAddressRecord(), &out);
   writer.Write(ExampleDomainRecord(), &out);
   writer.Write(NullMxDomainRecord(), &out);
   writer.Write(ExampleInvalidRecord(), &out);
   const Rows rows = MustParse(out);
-  ASSERT_THAT(rows, SizeIs(6));
+  ASSERT_THAT(rows, SizeIs(9));
   // The header's names are pinned by CsvColumnsTest.DocumentedOrder.
   EXPECT_THAT(rows[0], ElementsAreArray(CsvColumns()));
   std::vector<std::string> lines;
   for (size_t i = 1; i < rows.size(); ++i) lines.push_back(rows[i][0]);
-  EXPECT_THAT(lines, ElementsAre("7", "3", "3", "4", "9"));
+  EXPECT_THAT(lines, ElementsAre("7", "8", "8", "8", "3", "3", "4", "9"));
 }
 
 TEST(CsvWriterTest, FormulaCellsNeutralised) {
@@ -378,14 +446,14 @@ TEST(CsvWriterTest, FormulaCellsNeutralised) {
     SCOPED_TRACE(::testing::PrintToString(start));
     AddressRecord r = PostfixAddressRecord();
     r.input = start + "HYPERLINK(\"http://x\")";
-    r.probe.session.greeting = fixtures::MakeReply(220, {start + "1+1"});
-    r.probe.session.tls_error = start + "cmd|' /C calc'!A0";
+    r.probes[0].session.greeting = fixtures::MakeReply(220, {start + "1+1"});
+    r.probes[0].session.tls_error = start + "cmd|' /C calc'!A0";
 
     const auto safe = WriteRows(r);
     ASSERT_THAT(safe, SizeIs(1));
     EXPECT_EQ(safe[0].at("input"), "'" + r.input);
     EXPECT_EQ(safe[0].at("greeting_text"), "'" + start + "1+1");
-    EXPECT_EQ(safe[0].at("tls_error"), "'" + r.probe.session.tls_error);
+    EXPECT_EQ(safe[0].at("tls_error"), "'" + r.probes[0].session.tls_error);
 
     WriterOptions raw;
     raw.csv_raw_cells = true;
@@ -393,7 +461,7 @@ TEST(CsvWriterTest, FormulaCellsNeutralised) {
     ASSERT_THAT(kept, SizeIs(1));
     EXPECT_EQ(kept[0].at("input"), r.input);
     EXPECT_EQ(kept[0].at("greeting_text"), start + "1+1");
-    EXPECT_EQ(kept[0].at("tls_error"), r.probe.session.tls_error);
+    EXPECT_EQ(kept[0].at("tls_error"), r.probes[0].session.tls_error);
   }
 }
 
@@ -502,10 +570,10 @@ void ExpectHostileRowsParse(const std::string& bytes, bool raw) {
   options.csv_raw_cells = raw;
   CsvWriter writer(options);
   std::string out;
-  AddressRecord a;
-  a.line = 1;
-  a.input = bytes;
-  a.probe = HostileProbe(bytes);
+  AddressRecord a =
+      AddressRecordOf(1, bytes, {HostileProbe(bytes), HostileProbe(bytes)});
+  a.host = bytes;
+  a.status_detail = bytes;
   writer.Write(a, &out);
   DomainRecord d = ExampleDomainRecord();
   d.input = bytes;
@@ -524,7 +592,7 @@ void ExpectHostileRowsParse(const std::string& bytes, bool raw) {
   Rows rows;
   std::string error;
   ASSERT_TRUE(ParseCsv(out, &rows, &error)) << error;
-  ASSERT_THAT(rows, SizeIs(1 + 3 + 1));
+  ASSERT_THAT(rows, SizeIs(2 + 3 + 1));
   for (const auto& row : rows) {
     ASSERT_THAT(row, SizeIs(CsvColumns().size()));
     for (const std::string& cell : row) {
@@ -533,16 +601,18 @@ void ExpectHostileRowsParse(const std::string& bytes, bool raw) {
   }
   const std::string want = Expected(bytes, raw);
   for (const auto& row : rows) EXPECT_EQ(Cells(row).at("input"), want);
-  const auto hostile = Cells(rows[0]);
-  EXPECT_EQ(hostile.at("mx_host"), want);
-  EXPECT_EQ(hostile.at("status_detail"), want);
-  EXPECT_EQ(hostile.at("probe_status_detail"), want);
-  EXPECT_EQ(hostile.at("ehlo_domain"), want);
-  EXPECT_EQ(hostile.at("tls_error"), want);
-  EXPECT_EQ(Cells(rows[1]).at("domain"), want);
+  for (int k : {0, 1}) {
+    const auto hostile = Cells(rows[k]);
+    EXPECT_EQ(hostile.at("mx_host"), want);
+    EXPECT_EQ(hostile.at("status_detail"), want);
+    EXPECT_EQ(hostile.at("probe_status_detail"), want);
+    EXPECT_EQ(hostile.at("ehlo_domain"), want);
+    EXPECT_EQ(hostile.at("tls_error"), want);
+  }
+  EXPECT_EQ(Cells(rows[2]).at("domain"), want);
   // The probe of the hostile MX name still finds its preference.
-  EXPECT_EQ(Cells(rows[1]).at("mx_preference"), "10");
-  EXPECT_EQ(Cells(rows[4]).at("status_detail"), want);
+  EXPECT_EQ(Cells(rows[2]).at("mx_preference"), "10");
+  EXPECT_EQ(Cells(rows[5]).at("status_detail"), want);
 }
 
 TEST(CsvWriterTest, EveryByteValue) {

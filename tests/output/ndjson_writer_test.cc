@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -18,6 +20,7 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using Json = nlohmann::ordered_json;
 
+using fixtures::AddressRecordOf;
 using fixtures::AllBytes;
 using fixtures::ExampleDomainRecord;
 using fixtures::ExampleInvalidRecord;
@@ -25,6 +28,7 @@ using fixtures::HostileProbe;
 using fixtures::HostileText;
 using fixtures::HttpProbe;
 using fixtures::IsStrictUtf8;
+using fixtures::MultiPortAddressRecord;
 using fixtures::NullMxDomainRecord;
 using fixtures::PostfixAddressRecord;
 using fixtures::PostfixProbe;
@@ -62,6 +66,17 @@ Json WriteOne(const Record& record, WriterOptions options = {}) {
   return j;
 }
 
+// The probe object of an address record that has exactly one probe.
+Json OnlyProbe(const AddressRecord& record, WriterOptions options = {}) {
+  const Json j = WriteOne(record, options);
+  if (!j.is_object() || !j.contains("probes") || !j.at("probes").is_array() ||
+      j.at("probes").size() != 1) {
+    ADD_FAILURE() << "want exactly one probe: " << j;
+    return Json::object();
+  }
+  return j.at("probes").at(0);
+}
+
 // The ASCII bytes of `s`, NUL included (JSON keeps NUL as \u0000).
 std::string AsciiOf(absl::string_view s) {
   std::string out;
@@ -78,14 +93,10 @@ TEST(NdjsonWriterTest, HeaderIsEmpty) {
   EXPECT_EQ(out, "kept");
 }
 
-TEST(NdjsonWriterTest, AddressRecordKeysInConversationOrder) {
+TEST(NdjsonWriterTest, AddressRecordKeys) {
   Json j = WriteOne(PostfixAddressRecord());
-  EXPECT_THAT(
-      Keys(j),
-      ElementsAre("line", "input", "kind", "address", "port", "host",
-                  "tls_mode", "status", "started_at", "greeting", "ehlo",
-                  "starttls", "tls_established", "ehlo_tls", "quit",
-                  "timings_us", "bytes_received", "bytes_sent"));
+  EXPECT_THAT(Keys(j), ElementsAre("line", "input", "kind", "address", "host",
+                                   "status", "probes"));
 }
 
 TEST(NdjsonWriterTest, AddressRecordTopLevelValues) {
@@ -95,18 +106,114 @@ TEST(NdjsonWriterTest, AddressRecordTopLevelValues) {
   EXPECT_EQ(j["input"], "192.0.2.25:25,mx1.example.com");
   EXPECT_EQ(j["kind"], "address");
   EXPECT_EQ(j["address"], "192.0.2.25");
-  EXPECT_EQ(j["port"], 25);
   EXPECT_EQ(j["host"], "mx1.example.com");
-  EXPECT_EQ(j["tls_mode"], "starttls");
   EXPECT_EQ(j["status"], "success");
-  EXPECT_EQ(j["started_at"], "2024-05-06T07:08:09.012345Z");
-  EXPECT_EQ(j["tls_established"], true);
-  EXPECT_EQ(j["bytes_received"], 433);
-  EXPECT_EQ(j["bytes_sent"], 62);
+  ASSERT_TRUE(j["probes"].is_array());
+  EXPECT_EQ(j["probes"].size(), 1u);
+}
+
+TEST(NdjsonWriterTest, ProbeKeysInConversationOrder) {
+  EXPECT_THAT(
+      Keys(OnlyProbe(PostfixAddressRecord())),
+      ElementsAre("address", "port", "host", "tls_mode", "status", "started_at",
+                  "greeting", "ehlo", "starttls", "tls_established", "ehlo_tls",
+                  "quit", "timings_us", "bytes_received", "bytes_sent"));
+}
+
+TEST(NdjsonWriterTest, ProbeValues) {
+  Json p = OnlyProbe(PostfixAddressRecord());
+  EXPECT_EQ(p["address"], "192.0.2.25");
+  EXPECT_EQ(p["port"], 25);
+  EXPECT_EQ(p["host"], "mx1.example.com");
+  EXPECT_EQ(p["tls_mode"], "starttls");
+  EXPECT_EQ(p["status"], "success");
+  EXPECT_EQ(p["started_at"], "2024-05-06T07:08:09.012345Z");
+  EXPECT_EQ(p["tls_established"], true);
+  EXPECT_EQ(p["bytes_received"], 433);
+  EXPECT_EQ(p["bytes_sent"], 62);
+}
+
+TEST(NdjsonWriterTest, SeveralProbesOnOneLine) {
+  // An address without a port, scanned with -p 25,465,587.
+  const AddressRecord record = MultiPortAddressRecord();
+  Json j = WriteOne(record);
+  EXPECT_THAT(Keys(j), ElementsAre("line", "input", "kind", "address", "host",
+                                   "status", "probes"));
+  EXPECT_EQ(j["line"], 8);
+  EXPECT_EQ(j["input"], "192.0.2.25,mx1.example.com");
+  EXPECT_EQ(j["address"], "192.0.2.25");
+  EXPECT_EQ(j["host"], "mx1.example.com");
+  // One probe succeeded: the line succeeded.
+  EXPECT_EQ(j["status"], "success");
+  ASSERT_EQ(j["probes"].size(), 3u);
+  std::vector<int> ports;
+  for (const Json& p : j["probes"]) {
+    ports.push_back(p["port"]);
+    EXPECT_EQ(p["address"], "192.0.2.25");
+    EXPECT_EQ(p["host"], "mx1.example.com");
+    EXPECT_FALSE(p.contains("line"));
+    EXPECT_FALSE(p.contains("kind"));
+  }
+  EXPECT_THAT(ports, ElementsAre(25, 465, 587));
+  EXPECT_EQ(j["probes"][0]["status"], "connection-refused");
+  EXPECT_EQ(j["probes"][0]["status_detail"], "ECONNREFUSED");
+  EXPECT_EQ(j["probes"][1]["status"], "success");
+  EXPECT_EQ(j["probes"][1]["tls_mode"], "implicit");
+  EXPECT_EQ(j["probes"][2]["status"], "protocol-error");
+  EXPECT_EQ(j["probes"][2]["protocol_error"]["kind"], "http");
+  // Each probe object is what that probe alone would give.
+  for (size_t i = 0; i < record.probes.size(); ++i) {
+    EXPECT_EQ(j["probes"][i],
+              OnlyProbe(AddressRecordOf(1, "x", {record.probes[i]})));
+  }
+}
+
+TEST(NdjsonWriterTest, AllProbesFailedGivesTheFirstProbesStatus) {
+  AddressRecord r = MultiPortAddressRecord();
+  r.probes.erase(r.probes.begin() + 1);  // drop the success
+  r = AddressRecordOf(r.line, r.input, r.probes);
+  Json j = WriteOne(r);
+  EXPECT_THAT(Keys(j), ElementsAre("line", "input", "kind", "address", "host",
+                                   "status", "status_detail", "probes"));
+  EXPECT_EQ(j["status"], "connection-refused");
+  EXPECT_EQ(j["status_detail"], "ECONNREFUSED");
+  EXPECT_EQ(j["probes"].size(), 2u);
+
+  std::swap(r.probes[0], r.probes[1]);
+  r = AddressRecordOf(r.line, r.input, r.probes);
+  j = WriteOne(r);
+  EXPECT_EQ(j["status"], "protocol-error");
+  EXPECT_EQ(j["status_detail"], "http");
+}
+
+TEST(NdjsonWriterTest, RecordStatusIsWrittenAsGiven) {
+  // The writer does not summarise: the record's own fields are written.
+  AddressRecord r = PostfixAddressRecord();
+  r.status = ScanStatus::kBlocked;
+  r.status_detail = "reserved";
+  Json j = WriteOne(r);
+  EXPECT_EQ(j["status"], "blocked");
+  EXPECT_EQ(j["status_detail"], "reserved");
+  EXPECT_EQ(j["probes"][0]["status"], "success");
+  EXPECT_FALSE(j["probes"][0].contains("status_detail"));
+}
+
+TEST(NdjsonWriterTest, AddressRecordWithoutProbes) {
+  AddressRecord r;
+  r.line = 3;
+  r.input = "10.0.0.1";
+  r.address = "10.0.0.1";
+  r.status = ScanStatus::kBlocked;
+  r.status_detail = "reserved";
+  Json j = WriteOne(r);
+  EXPECT_THAT(Keys(j), ElementsAre("line", "input", "kind", "address", "status",
+                                   "status_detail", "probes"));
+  EXPECT_EQ(j["status"], "blocked");
+  EXPECT_EQ(j["probes"], Json::array());
 }
 
 TEST(NdjsonWriterTest, GreetingObject) {
-  Json j = WriteOne(PostfixAddressRecord());
+  Json j = OnlyProbe(PostfixAddressRecord());
   EXPECT_EQ(j["greeting"], Json::parse(R"j({"code":220,
                 "lines":["mx1.example.com ESMTP Postfix (Debian/GNU)"],
                 "host":"mx1.example.com"})j"));
@@ -114,12 +221,12 @@ TEST(NdjsonWriterTest, GreetingObject) {
 
 TEST(NdjsonWriterTest, GreetingWithEnhancedCodeAndSeveralLines) {
   AddressRecord r = PostfixAddressRecord();
-  r.probe.session.status = ScanStatus::kGreetingRejected;
-  r.probe.session.status_detail = "554";
-  r.probe.session.greeting = fixtures::MakeReply(
+  r.probes[0].session.status = ScanStatus::kGreetingRejected;
+  r.probes[0].session.status_detail = "554";
+  r.probes[0].session.greeting = fixtures::MakeReply(
       554, {"5.7.1 blocked.example.net Service unavailable", "see url"},
       smtp::EnhancedStatusCode{5, 7, 1});
-  Json j = WriteOne(r);
+  Json j = OnlyProbe(r);
   EXPECT_EQ(j["status"], "greeting-rejected");
   EXPECT_EQ(j["status_detail"], "554");
   EXPECT_THAT(Keys(j["greeting"]),
@@ -134,7 +241,7 @@ TEST(NdjsonWriterTest, GreetingWithEnhancedCodeAndSeveralLines) {
 }
 
 TEST(NdjsonWriterTest, EhloObject) {
-  Json j = WriteOne(PostfixAddressRecord());
+  Json j = OnlyProbe(PostfixAddressRecord());
   Json& ehlo = j["ehlo"];
   EXPECT_THAT(Keys(ehlo), ElementsAre("code", "lines", "domain", "greet",
                                       "extensions", "starttls", "size_limit"));
@@ -154,7 +261,7 @@ TEST(NdjsonWriterTest, EhloObject) {
 }
 
 TEST(NdjsonWriterTest, EhloTlsWithAuthAndLegacyEquals) {
-  Json j = WriteOne(PostfixAddressRecord());
+  Json j = OnlyProbe(PostfixAddressRecord());
   Json& ehlo = j["ehlo_tls"];
   EXPECT_EQ(ehlo["starttls"], false);
   EXPECT_EQ(ehlo["extensions"][2],
@@ -169,9 +276,9 @@ TEST(NdjsonWriterTest, EhloTlsWithAuthAndLegacyEquals) {
 
 TEST(NdjsonWriterTest, EhloWithGreetAndNoSizeNumber) {
   AddressRecord r = PostfixAddressRecord();
-  r.probe.session.ehlo = fixtures::MakeEhlo(
+  r.probes[0].session.ehlo = fixtures::MakeEhlo(
       {"mail.example.org Hello scanner [203.0.113.5]", "SIZE", "HELP"});
-  Json j = WriteOne(r);
+  Json j = OnlyProbe(r);
   EXPECT_EQ(j["ehlo"]["domain"], "mail.example.org");
   EXPECT_EQ(j["ehlo"]["greet"], "Hello scanner [203.0.113.5]");
   EXPECT_EQ(j["ehlo"]["starttls"], false);
@@ -180,7 +287,7 @@ TEST(NdjsonWriterTest, EhloWithGreetAndNoSizeNumber) {
 }
 
 TEST(NdjsonWriterTest, StartTlsAndQuitReplies) {
-  Json j = WriteOne(PostfixAddressRecord());
+  Json j = OnlyProbe(PostfixAddressRecord());
   EXPECT_EQ(j["starttls"], Json::parse(R"({"code":220,"enhanced":"2.0.0",
                                       "lines":["2.0.0 Ready to start TLS"]})"));
   EXPECT_THAT(Keys(j["starttls"]), ElementsAre("code", "enhanced", "lines"));
@@ -190,7 +297,7 @@ TEST(NdjsonWriterTest, StartTlsAndQuitReplies) {
 
 TEST(NdjsonWriterTest, HeloAndTlsErrorWhenPresent) {
   AddressRecord r = PostfixAddressRecord();
-  smtp::SessionResult& s = r.probe.session;
+  smtp::SessionResult& s = r.probes[0].session;
   s.status = ScanStatus::kTlsHandshakeError;
   s.status_detail = "tls-handshake";
   s.ehlo = fixtures::MakeEhlo({"x"});
@@ -200,13 +307,13 @@ TEST(NdjsonWriterTest, HeloAndTlsErrorWhenPresent) {
   s.tls_error = "wrong version number";
   s.ehlo_tls.reset();
   s.helo_tls = fixtures::MakeReply(250, {"in tls"});
-  Json j = WriteOne(r);
-  EXPECT_THAT(Keys(j),
-              ElementsAre("line", "input", "kind", "address", "port", "host",
-                          "tls_mode", "status", "status_detail", "started_at",
-                          "greeting", "ehlo", "helo", "starttls",
-                          "tls_established", "tls_error", "helo_tls", "quit",
-                          "timings_us", "bytes_received", "bytes_sent"));
+  Json j = OnlyProbe(r);
+  EXPECT_THAT(
+      Keys(j),
+      ElementsAre("address", "port", "host", "tls_mode", "status",
+                  "status_detail", "started_at", "greeting", "ehlo", "helo",
+                  "starttls", "tls_established", "tls_error", "helo_tls",
+                  "quit", "timings_us", "bytes_received", "bytes_sent"));
   EXPECT_EQ(j["status"], "tls-handshake-error");
   EXPECT_EQ(j["status_detail"], "tls-handshake");
   EXPECT_EQ(j["helo"],
@@ -217,7 +324,7 @@ TEST(NdjsonWriterTest, HeloAndTlsErrorWhenPresent) {
 }
 
 TEST(NdjsonWriterTest, TimingsInMicrosecondsInFixedOrder) {
-  Json j = WriteOne(PostfixAddressRecord());
+  Json j = OnlyProbe(PostfixAddressRecord());
   EXPECT_THAT(Keys(j["timings_us"]),
               ElementsAre("connect", "tls_handshake", "greeting", "ehlo",
                           "starttls", "ehlo_tls", "quit", "total"));
@@ -228,16 +335,20 @@ TEST(NdjsonWriterTest, TimingsInMicrosecondsInFixedOrder) {
 }
 
 TEST(NdjsonWriterTest, RefusedProbeHasOnlyWhatHappened) {
-  AddressRecord r;
-  r.line = 1;
-  r.input = "[2001:db8::25]:25";
-  r.probe = RefusedProbe();
-  Json j = WriteOne(r);
+  const AddressRecord r =
+      AddressRecordOf(1, "[2001:db8::25]:25", {RefusedProbe()});
+  Json record = WriteOne(r);
+  EXPECT_THAT(Keys(record),
+              ElementsAre("line", "input", "kind", "address", "host", "status",
+                          "status_detail", "probes"));
+  EXPECT_EQ(record["address"], "2001:db8::25");
+  EXPECT_EQ(record["status"], "connection-refused");
+  EXPECT_EQ(record["status_detail"], "ECONNREFUSED");
+  Json j = OnlyProbe(r);
   EXPECT_THAT(Keys(j),
-              ElementsAre("line", "input", "kind", "address", "port", "host",
-                          "tls_mode", "status", "status_detail", "started_at",
-                          "tls_established", "timings_us", "bytes_received",
-                          "bytes_sent"));
+              ElementsAre("address", "port", "host", "tls_mode", "status",
+                          "status_detail", "started_at", "tls_established",
+                          "timings_us", "bytes_received", "bytes_sent"));
   EXPECT_EQ(j["address"], "2001:db8::25");
   EXPECT_EQ(j["status"], "connection-refused");
   EXPECT_EQ(j["status_detail"], "ECONNREFUSED");
@@ -247,17 +358,17 @@ TEST(NdjsonWriterTest, RefusedProbeHasOnlyWhatHappened) {
 }
 
 TEST(NdjsonWriterTest, EmptyProbeOmitsOptionalFields) {
-  AddressRecord r;
-  r.line = 2;
-  r.input = "192.0.2.1";
-  r.probe.address = "192.0.2.1";
-  r.probe.port = 25;
-  r.probe.tls_mode = TlsMode::kNone;
-  Json j = WriteOne(r);
-  EXPECT_THAT(Keys(j),
-              ElementsAre("line", "input", "kind", "address", "port",
-                          "tls_mode", "status", "tls_established", "timings_us",
-                          "bytes_received", "bytes_sent"));
+  ProbeResult p;
+  p.address = "192.0.2.1";
+  p.port = 25;
+  p.tls_mode = TlsMode::kNone;
+  const AddressRecord r = AddressRecordOf(2, "192.0.2.1", {p});
+  EXPECT_THAT(Keys(WriteOne(r)), ElementsAre("line", "input", "kind", "address",
+                                             "status", "probes"));
+  Json j = OnlyProbe(r);
+  EXPECT_THAT(Keys(j), ElementsAre("address", "port", "tls_mode", "status",
+                                   "tls_established", "timings_us",
+                                   "bytes_received", "bytes_sent"));
   EXPECT_EQ(j["tls_mode"], "none");
   EXPECT_TRUE(j["timings_us"].is_object());
   EXPECT_TRUE(j["timings_us"].empty());
@@ -265,31 +376,28 @@ TEST(NdjsonWriterTest, EmptyProbeOmitsOptionalFields) {
 
 TEST(NdjsonWriterTest, StartedAtAlwaysHasSixFractionDigitsAndZ) {
   AddressRecord r = PostfixAddressRecord();
-  r.probe.started_at = absl::FromUnixSeconds(0);
-  EXPECT_EQ(WriteOne(r)["started_at"], "1970-01-01T00:00:00.000000Z");
-  r.probe.started_at = absl::FromUnixMicros(int64_t{1714979289} * 1000000 + 1);
-  EXPECT_EQ(WriteOne(r)["started_at"], "2024-05-06T07:08:09.000001Z");
+  r.probes[0].started_at = absl::FromUnixSeconds(0);
+  EXPECT_EQ(OnlyProbe(r)["started_at"], "1970-01-01T00:00:00.000000Z");
+  r.probes[0].started_at =
+      absl::FromUnixMicros(int64_t{1714979289} * 1000000 + 1);
+  EXPECT_EQ(OnlyProbe(r)["started_at"], "2024-05-06T07:08:09.000001Z");
   // Nanoseconds are truncated to microseconds, not rounded up.
-  r.probe.started_at =
+  r.probes[0].started_at =
       absl::FromUnixNanos(int64_t{1714979289} * 1000000000 + 999999999);
-  EXPECT_EQ(WriteOne(r)["started_at"], "2024-05-06T07:08:09.999999Z");
+  EXPECT_EQ(OnlyProbe(r)["started_at"], "2024-05-06T07:08:09.999999Z");
 }
 
 TEST(NdjsonWriterTest, TlsModeNames) {
   AddressRecord r = PostfixAddressRecord();
-  r.probe.tls_mode = TlsMode::kImplicit;
-  r.probe.port = 465;
-  Json j = WriteOne(r);
+  r.probes[0].tls_mode = TlsMode::kImplicit;
+  r.probes[0].port = 465;
+  Json j = OnlyProbe(r);
   EXPECT_EQ(j["tls_mode"], "implicit");
   EXPECT_EQ(j["port"], 465);
 }
 
 TEST(NdjsonWriterTest, ProtocolErrorAndAnomalies) {
-  AddressRecord r;
-  r.line = 5;
-  r.input = "198.51.100.7:587";
-  r.probe = HttpProbe();
-  Json j = WriteOne(r);
+  Json j = OnlyProbe(AddressRecordOf(5, "198.51.100.7:587", {HttpProbe()}));
   EXPECT_EQ(j["status"], "protocol-error");
   EXPECT_THAT(Keys(j["protocol_error"]),
               ElementsAre("kind", "offset", "excerpt", "excerpt_b64"));
@@ -319,7 +427,9 @@ TEST(NdjsonWriterTest, ProtocolErrorAndAnomalies) {
 }
 
 TEST(NdjsonWriterTest, NoAnomalyKeysWhenCountIsZero) {
-  Json j = WriteOne(PostfixAddressRecord());
+  const AddressRecord r = PostfixAddressRecord();
+  EXPECT_FALSE(WriteOne(r).contains("status_detail"));
+  Json j = OnlyProbe(r);
   EXPECT_FALSE(j.contains("anomalies"));
   EXPECT_FALSE(j.contains("anomaly_count"));
   EXPECT_FALSE(j.contains("protocol_error"));
@@ -331,16 +441,17 @@ TEST(NdjsonWriterTest, NoAnomalyKeysWhenCountIsZero) {
 
 TEST(NdjsonWriterTest, GreetingRawOnlyWhenAsked) {
   const AddressRecord r = PostfixAddressRecord();
-  EXPECT_FALSE(WriteOne(r).contains("greeting_raw_b64"));
+  EXPECT_FALSE(OnlyProbe(r).contains("greeting_raw_b64"));
 
   WriterOptions options;
   options.greeting_raw = true;
-  Json j = WriteOne(r, options);
+  EXPECT_FALSE(WriteOne(r, options).contains("greeting_raw_b64"));
+  Json j = OnlyProbe(r, options);
   ASSERT_TRUE(j.contains("greeting_raw_b64"));
   std::string raw;
   ASSERT_TRUE(
       absl::Base64Unescape(j["greeting_raw_b64"].get<std::string>(), &raw));
-  EXPECT_EQ(raw, r.probe.session.greeting_raw);
+  EXPECT_EQ(raw, r.probes[0].session.greeting_raw);
   // Right after the parsed greeting.
   const std::vector<std::string> keys = Keys(j);
   const auto it = std::find(keys.begin(), keys.end(), "greeting");
@@ -352,21 +463,21 @@ TEST(NdjsonWriterTest, GreetingRawOnlyWhenAsked) {
 TEST(NdjsonWriterTest, GreetingRawAbsentWhenNoBytesArrived) {
   WriterOptions options;
   options.greeting_raw = true;
-  AddressRecord r;
-  r.probe = RefusedProbe();
-  EXPECT_FALSE(WriteOne(r, options).contains("greeting_raw_b64"));
+  const AddressRecord r = AddressRecordOf(1, "x", {RefusedProbe()});
+  EXPECT_FALSE(OnlyProbe(r, options).contains("greeting_raw_b64"));
 }
 
 TEST(NdjsonWriterTest, GreetingRawKeepsEveryByte) {
   WriterOptions options;
   options.greeting_raw = true;
   AddressRecord r = PostfixAddressRecord();
-  r.probe.session.greeting_raw = "220 " + AllBytes() + HostileText() + "\r\n";
-  Json j = WriteOne(r, options);
+  r.probes[0].session.greeting_raw =
+      "220 " + AllBytes() + HostileText() + "\r\n";
+  Json j = OnlyProbe(r, options);
   std::string raw;
   ASSERT_TRUE(
       absl::Base64Unescape(j["greeting_raw_b64"].get<std::string>(), &raw));
-  EXPECT_EQ(raw, r.probe.session.greeting_raw);
+  EXPECT_EQ(raw, r.probes[0].session.greeting_raw);
 }
 
 TEST(NdjsonWriterTest, DomainRecord) {
@@ -403,15 +514,9 @@ TEST(NdjsonWriterTest, DomainProbesAreProbeObjects) {
   Json j = WriteOne(record);
   ASSERT_EQ(j["probes"].size(), 2u);
   for (size_t i = 0; i < record.probes.size(); ++i) {
-    // The same probe written as an address record, without the three keys
-    // every record starts with, is the same object.
-    AddressRecord alone;
-    alone.probe = record.probes[i];
-    Json expected = WriteOne(alone);
-    expected.erase("line");
-    expected.erase("input");
-    expected.erase("kind");
-    EXPECT_EQ(j["probes"][i], expected);
+    // The same probe in an address record is the same object.
+    EXPECT_EQ(j["probes"][i],
+              OnlyProbe(AddressRecordOf(1, "x", {record.probes[i]})));
     EXPECT_FALSE(j["probes"][i].contains("line"));
     EXPECT_FALSE(j["probes"][i].contains("kind"));
   }
@@ -481,10 +586,11 @@ TEST(NdjsonWriterTest, RecordsAppendOneLineEach) {
 TEST(NdjsonWriterTest, LargeCountersKeepFullPrecision) {
   AddressRecord r = PostfixAddressRecord();
   r.line = UINT64_MAX;
-  r.probe.session.bytes_received = uint64_t{1} << 60;
+  r.probes[0].session.bytes_received = uint64_t{1} << 60;
   Json j = WriteOne(r);
   EXPECT_EQ(j["line"].get<uint64_t>(), UINT64_MAX);
-  EXPECT_EQ(j["bytes_received"].get<uint64_t>(), uint64_t{1} << 60);
+  EXPECT_EQ(j["probes"][0]["bytes_received"].get<uint64_t>(),
+            uint64_t{1} << 60);
 }
 
 TEST(NdjsonWriterTest, ValidHostileTextRoundTripsExactly) {
@@ -494,11 +600,14 @@ TEST(NdjsonWriterTest, ValidHostileTextRoundTripsExactly) {
                            "\"q\" \\ \\u0041 \xE2\x80\xA8\xE2\x80\xA9 \x01\x1F"
                            "\x7F \r\n\t </script> \xF0\x9F\x98\x80";
   ASSERT_TRUE(IsStrictUtf8(text));
-  AddressRecord r;
-  r.input = text;
-  r.probe = HostileProbe(text);
-  Json j = WriteOne(r);
-  EXPECT_EQ(j["input"], text);
+  AddressRecord r = AddressRecordOf(1, text, {HostileProbe(text)});
+  r.host = text;
+  r.status_detail = text;
+  Json record = WriteOne(r);
+  EXPECT_EQ(record["input"], text);
+  EXPECT_EQ(record["host"], text);
+  EXPECT_EQ(record["status_detail"], text);
+  Json j = OnlyProbe(r);
   EXPECT_EQ(j["host"], text);
   EXPECT_EQ(j["status_detail"], text);
   EXPECT_EQ(j["greeting"]["lines"][0], text);
@@ -512,26 +621,32 @@ TEST(NdjsonWriterTest, ValidHostileTextRoundTripsExactly) {
 }
 
 // Checks that a hostile string came through: the line is valid (WriteOne),
-// every ASCII byte survived in order, and the b64 copies are exact.
+// every ASCII byte survived in order, and the b64 copies are exact. The
+// record holds two hostile probes and the string in its own host and detail.
 void ExpectHostileSurvives(const std::string& bytes) {
   WriterOptions options;
   options.greeting_raw = true;
-  AddressRecord r;
-  r.line = 1;
-  r.input = bytes;
-  r.probe = HostileProbe(bytes);
+  AddressRecord r =
+      AddressRecordOf(1, bytes, {HostileProbe(bytes), HostileProbe(bytes)});
+  r.host = bytes;
+  r.status_detail = bytes;
   Json j = WriteOne(r, options);
   if (::testing::Test::HasFailure() || j.is_discarded()) return;
-  for (const char* path :
-       {"/input", "/host", "/status_detail", "/greeting/lines/0",
-        "/ehlo/domain", "/ehlo/greet", "/ehlo/lines/2",
-        "/ehlo/extensions/1/params/0", "/ehlo_tls/extensions/2/params/0",
-        "/helo/lines/0", "/tls_error", "/protocol_error/excerpt",
-        "/anomalies/0/excerpt"}) {
+  std::vector<std::string> paths = {"/input", "/host", "/status_detail"};
+  for (const char* probe : {"/probes/0", "/probes/1"}) {
+    for (const char* field :
+         {"/host", "/status_detail", "/greeting/lines/0", "/ehlo/domain",
+          "/ehlo/greet", "/ehlo/lines/2", "/ehlo/extensions/1/params/0",
+          "/ehlo_tls/extensions/2/params/0", "/helo/lines/0", "/tls_error",
+          "/protocol_error/excerpt", "/anomalies/0/excerpt"}) {
+      paths.push_back(std::string(probe) + field);
+    }
+  }
+  for (const std::string& path : paths) {
     const Json::json_pointer pointer(path);
-    const absl::string_view name(path);
-    if (bytes.empty() &&
-        (name == "/host" || name == "/status_detail" || name == "/tls_error")) {
+    if (bytes.empty() && (absl::EndsWith(path, "/host") ||
+                          absl::EndsWith(path, "/status_detail") ||
+                          absl::EndsWith(path, "/tls_error"))) {
       EXPECT_FALSE(j.contains(pointer)) << path << " is omitted when empty";
       continue;
     }
@@ -540,13 +655,16 @@ void ExpectHostileSurvives(const std::string& bytes) {
     ASSERT_TRUE(value.is_string()) << path << ": " << value;
     EXPECT_EQ(AsciiOf(value.get<std::string>()), AsciiOf(bytes)) << path;
   }
-  std::string decoded;
-  ASSERT_TRUE(absl::Base64Unescape(
-      j["protocol_error"]["excerpt_b64"].get<std::string>(), &decoded));
-  EXPECT_EQ(decoded, bytes);
-  ASSERT_TRUE(
-      absl::Base64Unescape(j["greeting_raw_b64"].get<std::string>(), &decoded));
-  EXPECT_EQ(decoded, r.probe.session.greeting_raw);
+  for (size_t i = 0; i < r.probes.size(); ++i) {
+    const Json& probe = j["probes"][i];
+    std::string decoded;
+    ASSERT_TRUE(absl::Base64Unescape(
+        probe["protocol_error"]["excerpt_b64"].get<std::string>(), &decoded));
+    EXPECT_EQ(decoded, bytes);
+    ASSERT_TRUE(absl::Base64Unescape(
+        probe["greeting_raw_b64"].get<std::string>(), &decoded));
+    EXPECT_EQ(decoded, r.probes[i].session.greeting_raw);
+  }
 }
 
 TEST(NdjsonWriterTest, EveryByteValueInEveryServerField) {

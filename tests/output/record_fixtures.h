@@ -116,12 +116,43 @@ inline ProbeResult HttpProbe() {
   return p;
 }
 
-inline AddressRecord PostfixAddressRecord() {
+// An address record of one line holding `probes`, its address, host and
+// status taken from them as a scan would.
+inline AddressRecord AddressRecordOf(uint64_t line, std::string input,
+                                     std::vector<ProbeResult> probes) {
   AddressRecord r;
-  r.line = 7;
-  r.input = "192.0.2.25:25,mx1.example.com";
-  r.probe = PostfixProbe();
+  r.line = line;
+  r.input = std::move(input);
+  if (!probes.empty()) {
+    r.address = probes.front().address;
+    r.host = probes.front().host;
+  }
+  ProbeSummary summary = SummarizeProbes(probes);
+  r.status = summary.status;
+  r.status_detail = std::move(summary.status_detail);
+  r.probes = std::move(probes);
   return r;
+}
+
+inline AddressRecord PostfixAddressRecord() {
+  return AddressRecordOf(7, "192.0.2.25:25,mx1.example.com", {PostfixProbe()});
+}
+
+// "192.0.2.25,mx1.example.com" scanned with -p 25,465,587: refused on 25,
+// the Postfix conversation on 465 (implicit TLS) and an HTTP server on 587.
+inline AddressRecord MultiPortAddressRecord() {
+  ProbeResult refused = RefusedProbe();
+  refused.address = "192.0.2.25";
+  refused.host = "mx1.example.com";
+  ProbeResult postfix = PostfixProbe();
+  postfix.port = 465;
+  postfix.tls_mode = TlsMode::kImplicit;
+  postfix.session.starttls.reset();
+  ProbeResult http = HttpProbe();
+  http.address = "192.0.2.25";
+  http.host = "mx1.example.com";
+  return AddressRecordOf(8, "192.0.2.25,mx1.example.com",
+                         {refused, postfix, http});
 }
 
 // bücher.example: two MX hosts, three probes (one failed), one MX not probed.
