@@ -4,6 +4,7 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/replay_command.h"
+#include "cli/scan_command.h"
 
 #ifndef SMTPSCAN_VERSION
 #define SMTPSCAN_VERSION "unknown"
@@ -13,14 +14,17 @@ namespace smtpscan::cli {
 
 int Main(int argc, char** argv) {
   CLI::App app(
-      "smtpscan: a bulk SMTP scanner.\n"
-      "Network scanning arrives with the io_uring engine; this build offers\n"
-      "`smtpscan replay`, which runs recorded conversations through the same\n"
-      "protocol core offline.",
+      "smtpscan: a bulk SMTP scanner.\n\n"
+      "  smtpscan -i targets.txt -o out.ndjson     scan addresses\n"
+      "  smtpscan replay FILE...                   replay recorded "
+      "conversations\n\n"
+      "Every input line yields exactly one output record.",
       "smtpscan");
   app.set_version_flag("--version", "smtpscan " SMTPSCAN_VERSION);
   app.require_subcommand(0, 1);
 
+  ScanOptions scan;
+  AddScanOptions(&app, &scan);
   ReplayOptions replay;
   CLI::App* replay_cmd = AddReplayCommand(&app, &replay);
 
@@ -34,9 +38,11 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   if (replay_cmd->parsed()) return RunReplay(replay);
-  std::cerr << "smtpscan: a subcommand is required: replay (see smtpscan "
-               "--help)\n";
-  return kExitUsage;
+  if (scan.input.empty()) {
+    std::cerr << "smtpscan: -i/--input is required (see smtpscan --help)\n";
+    return kExitUsage;
+  }
+  return RunScan(scan);
 }
 
 }  // namespace smtpscan::cli

@@ -1,0 +1,418 @@
+#include "cli/scan_command.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "engine/engine.h"
+#include "output/writer.h"
+#include "scan/address_policy.h"
+#include "scan/target.h"
+#include "scan/target_reader.h"
+
+namespace smtpscan::cli {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr size_t kFlushBytes = 64 << 10;
+
+// "30s", "500ms", "2m" (absl::ParseDuration), or a bare number of seconds.
+absl::StatusOr<absl::Duration> ParseTimeout(const std::string& flag,
+                                            const std::string& text) {
+  absl::Duration d;
+  double seconds = 0;
+  if (absl::ParseDuration(text, &d) && d > absl::ZeroDuration()) return d;
+  if (absl::SimpleAtod(text, &seconds) && seconds > 0) {
+    return absl::Seconds(seconds);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      flag, ": '", text, "' is not a positive duration (e.g. 30s, 500ms)"));
+}
+
+// The machine's fully qualified name, as `hostname -f` finds it.
+std::string FullyQualifiedHostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "";
+  addrinfo hints{};
+  hints.ai_flags = AI_CANONNAME;
+  addrinfo* info = nullptr;
+  std::string result = name;
+  if (getaddrinfo(name, nullptr, &hints, &info) == 0 && info != nullptr) {
+    if (info->ai_canonname != nullptr) result = info->ai_canonname;
+    freeaddrinfo(info);
+  }
+  return absl::AsciiStrToLower(result);
+}
+
+// Writes all of `data` to `fd`; false with errno set on failure.
+bool WriteAll(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// A line whose probes are running; written when the last one finishes.
+struct PendingRecord {
+  output::AddressRecord record;
+  size_t remaining = 0;
+};
+
+class Scan {
+ public:
+  Scan(const ScanOptions& options) : options_(options) {}
+  int Run();
+
+ private:
+  // Reads input lines until one has probes to submit or the input ends.
+  bool Feed();
+  void Finished(engine::ProbeOutcome outcome);
+  void Emit(const output::AddressRecord& record);
+  void Emit(const output::InvalidInputRecord& record);
+  void Flush(bool force);
+  int Fail(absl::string_view message);
+
+  const ScanOptions& options_;
+  std::vector<uint16_t> ports_;
+  std::vector<uint16_t> implicit_tls_ports_;
+  smtp::SessionConfig plain_;
+  smtp::SessionConfig implicit_tls_;
+  std::unique_ptr<scan::AddressPolicy> policy_;
+  std::unique_ptr<scan::TargetReader> reader_;
+  std::unique_ptr<output::RecordWriter> writer_;
+  std::unique_ptr<engine::Engine> engine_;
+  int in_fd_ = -1;
+  int out_fd_ = -1;
+  std::string out_;
+  absl::Status failure_;  // the first failure of the tool itself
+  absl::flat_hash_map<uint64_t, PendingRecord> pending_;
+  absl::flat_hash_map<std::string, uint64_t> counts_;  // records by status
+  uint64_t records_ = 0;
+};
+
+int Scan::Fail(absl::string_view message) {
+  std::cerr << "smtpscan: " << message << "\n";
+  return kExitFailure;
+}
+
+int Scan::Run() {
+  // Option values that CLI11 cannot check by itself.
+  auto ports = scan::ParsePortList(options_.ports);
+  auto implicit = scan::ParsePortList(options_.implicit_tls_ports);
+  auto connect = ParseTimeout("--connect-timeout", options_.connect_timeout);
+  auto greeting = ParseTimeout("--greeting-timeout", options_.greeting_timeout);
+  auto reply = ParseTimeout("--reply-timeout", options_.reply_timeout);
+  auto session = ParseTimeout("--session-timeout", options_.session_timeout);
+  for (const absl::Status& s :
+       {ports.status(), implicit.status(), connect.status(), greeting.status(),
+        reply.status(), session.status()}) {
+    if (!s.ok()) {
+      std::cerr << "smtpscan: " << s.message() << " (see smtpscan --help)\n";
+      return kExitUsage;
+    }
+  }
+  ports_ = *ports;
+  implicit_tls_ports_ = *implicit;
+
+  engine::EngineOptions engine_options;
+  engine_options.concurrency = options_.concurrency;
+  engine_options.rate = options_.rate;
+  engine_options.per_address = std::max<size_t>(1, options_.per_address);
+  engine_options.deadlines = {*connect, *greeting, *reply, *session};
+  for (const std::string& text : options_.source_addresses) {
+    auto ip = scan::ParseIpAddress(text);
+    if (!ip.has_value()) {
+      std::cerr << "smtpscan: --source-address: '" << text
+                << "' is not an IP address (see smtpscan --help)\n";
+      return kExitUsage;
+    }
+    const scan::SocketAddress sa =
+        scan::MakeSocketAddress(ip->family, ip->bytes.data(), 0);
+    if (ip->family == AF_INET) {
+      engine_options.source4 = *reinterpret_cast<const sockaddr_in*>(sa.get());
+    } else {
+      engine_options.source6 = *reinterpret_cast<const sockaddr_in6*>(sa.get());
+    }
+  }
+
+  std::string ehlo = options_.ehlo_name;
+  if (ehlo.empty()) ehlo = FullyQualifiedHostName();
+  if (ehlo.find('.') == std::string::npos && !options_.force_ehlo_name) {
+    std::cerr << "smtpscan: EHLO name '" << ehlo
+              << "' is not fully qualified; servers may refuse it. Pass "
+                 "--ehlo-name NAME (a name you control), or "
+                 "--force-ehlo-name to use it anyway\n";
+    return kExitUsage;
+  }
+  plain_.ehlo_name = ehlo;
+  // STARTTLS needs the TLS layer, which arrives with its own milestone: until
+  // then conversations stay in plaintext rather than fail at STARTTLS.
+  plain_.starttls = smtp::StartTlsPolicy::kNever;
+  implicit_tls_ = plain_;
+  implicit_tls_.implicit_tls = true;
+
+  auto policy =
+      scan::AddressPolicy::Create(options_.allow_private, options_.blocklists);
+  if (!policy.ok()) {
+    std::cerr << "smtpscan: " << policy.status().message() << "\n";
+    return kExitUsage;
+  }
+  policy_ = std::make_unique<scan::AddressPolicy>(std::move(*policy));
+
+  if (options_.input == "-") {
+    in_fd_ = 0;
+  } else {
+    in_fd_ = open(options_.input.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in_fd_ < 0) {
+      return Fail(
+          absl::StrCat("cannot open ", options_.input, ": ", strerror(errno)));
+    }
+  }
+  reader_ = std::make_unique<scan::TargetReader>(in_fd_);
+
+  const output::Format format = options_.format.empty()
+                                    ? output::FormatForPath(options_.output)
+                                    : *output::ParseFormat(options_.format);
+  output::WriterOptions writer_options;
+  writer_options.greeting_raw = options_.greeting_raw;
+  writer_options.csv_raw_cells = options_.csv_raw_cells;
+  writer_ = output::MakeWriter(format, writer_options);
+
+  auto engine = engine::Engine::Create(
+      engine_options,
+      [this](engine::ProbeOutcome outcome) { Finished(std::move(outcome)); });
+  if (!engine.ok()) return Fail(engine.status().message());
+  engine_ = std::move(*engine);
+
+  if (options_.output == "-") {
+    out_fd_ = 1;
+  } else {
+    out_fd_ = open(options_.output.c_str(),
+                   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out_fd_ < 0) {
+      return Fail(absl::StrCat("cannot write ", options_.output, ": ",
+                               strerror(errno)));
+    }
+  }
+
+  const absl::Time start = absl::Now();
+  writer_->WriteHeader(&out_);
+  const absl::Status run = engine_->Run([this] { return Feed(); });
+  Flush(/*force=*/true);
+  if (out_fd_ > 1 && close(out_fd_) != 0 && failure_.ok()) {
+    failure_ = absl::DataLossError(
+        absl::StrCat("cannot write ", options_.output, ": ", strerror(errno)));
+  }
+  if (in_fd_ > 0) close(in_fd_);
+  if (!run.ok()) return Fail(run.message());
+  if (!failure_.ok()) return Fail(failure_.message());
+  if (!options_.quiet) {
+    std::vector<std::string> parts;
+    for (const auto& [status, n] : counts_)
+      parts.push_back(absl::StrCat(status, " ", n));
+    std::sort(parts.begin(), parts.end());
+    std::cerr << "smtpscan: " << records_ << " records in "
+              << absl::FormatDuration(
+                     absl::Trunc(absl::Now() - start, absl::Milliseconds(1)))
+              << (parts.empty() ? "" : ": ") << absl::StrJoin(parts, ", ")
+              << "\n";
+  }
+  return kExitOk;
+}
+
+bool Scan::Feed() {
+  while (failure_.ok()) {
+    absl::StatusOr<absl::optional<scan::InputLine>> next = reader_->Next();
+    if (!next.ok()) {
+      failure_ = absl::DataLossError(
+          absl::StrCat(options_.input, ": ", next.status().message()));
+      return false;
+    }
+    if (!next->has_value()) return false;
+    scan::InputLine& line = **next;
+    if (line.too_long) {
+      Emit(output::InvalidInputRecord{
+          line.number, std::move(line.text),
+          absl::StrCat("line longer than ",
+                       scan::TargetReader::kDefaultMaxLineBytes, " bytes")});
+      continue;
+    }
+    absl::StatusOr<scan::Target> target =
+        scan::ParseTargetLine(line.text, line.number, ports_);
+    if (!target.ok()) {
+      Emit(output::InvalidInputRecord{line.number, std::move(line.text),
+                                      std::string(target.status().message())});
+      continue;
+    }
+    output::AddressRecord record;
+    record.line = target->line;
+    record.input = target->input;
+    record.address = target->address;
+    record.host = target->name;
+    if (auto why = policy_->Check(target->family, target->bytes.data())) {
+      record.status = ScanStatus::kBlocked;
+      record.status_detail = *why;
+      Emit(record);
+      continue;
+    }
+    PendingRecord& pending = pending_[record.line];
+    pending.remaining = target->ports.size();
+    for (size_t i = 0; i < target->ports.size(); ++i) {
+      const uint16_t port = target->ports[i];
+      const bool implicit =
+          std::find(implicit_tls_ports_.begin(), implicit_tls_ports_.end(),
+                    port) != implicit_tls_ports_.end();
+      output::ProbeResult probe;
+      probe.address = target->address;
+      probe.port = port;
+      probe.host = target->name;
+      probe.tls_mode =
+          implicit ? output::TlsMode::kImplicit : output::TlsMode::kNone;
+      record.probes.push_back(std::move(probe));
+
+      engine::Probe p;
+      p.id = (record.line << 16) | i;
+      const scan::SocketAddress sa = scan::MakeSocketAddress(*target, port);
+      std::memcpy(&p.address, &sa.storage, sa.length);
+      p.config = implicit ? &implicit_tls_ : &plain_;
+      engine_->Submit(p);
+    }
+    pending.record = std::move(record);
+    return true;
+  }
+  return false;
+}
+
+void Scan::Finished(engine::ProbeOutcome outcome) {
+  const uint64_t line = outcome.id >> 16;
+  const size_t index = outcome.id & 0xffff;
+  auto it = pending_.find(line);
+  if (it == pending_.end()) return;  // cannot happen
+  output::ProbeResult& probe = it->second.record.probes[index];
+  probe.started_at = outcome.started_at;
+  probe.session = std::move(outcome.session);
+  if (--it->second.remaining > 0) return;
+  output::AddressRecord& record = it->second.record;
+  output::ProbeSummary summary = output::SummarizeProbes(record.probes);
+  record.status = summary.status;
+  record.status_detail = std::move(summary.status_detail);
+  Emit(record);
+  pending_.erase(it);
+}
+
+void Scan::Emit(const output::AddressRecord& record) {
+  writer_->Write(record, &out_);
+  ++records_;
+  ++counts_[ScanStatusName(record.status)];
+  Flush(false);
+}
+
+void Scan::Emit(const output::InvalidInputRecord& record) {
+  writer_->Write(record, &out_);
+  ++records_;
+  ++counts_[ScanStatusName(ScanStatus::kInvalidInput)];
+  Flush(false);
+}
+
+void Scan::Flush(bool force) {
+  if (out_.empty() || (!force && out_.size() < kFlushBytes)) return;
+  if (failure_.ok() && !WriteAll(out_fd_, out_)) {
+    failure_ = absl::DataLossError(absl::StrCat(
+        "cannot write ",
+        options_.output == "-" ? "standard output" : options_.output, ": ",
+        strerror(errno)));
+  }
+  out_.clear();
+}
+
+}  // namespace
+
+void AddScanOptions(CLI::App* app, ScanOptions* o) {
+  app->add_option("-i,--input", o->input,
+                  "Targets, one per line: 192.0.2.1, 192.0.2.1:587, "
+                  "[2001:db8::1]:25, each optionally followed by ,name; "
+                  "- for standard input");
+  app->add_option("-o,--output", o->output,
+                  "Output file, - for standard output")
+      ->capture_default_str();
+  app->add_option("--format", o->format,
+                  "ndjson or csv (default: from the output file's extension)")
+      ->check(CLI::IsMember({"ndjson", "csv"}));
+  app->add_option("-p,--ports", o->ports,
+                  "Ports for lines without one, comma-separated")
+      ->capture_default_str();
+  app->add_option("--implicit-tls-ports", o->implicit_tls_ports,
+                  "Ports that speak TLS from the first byte (RFC 8314)")
+      ->capture_default_str();
+  app->add_option("-c,--concurrency", o->concurrency,
+                  "Connections open at once")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  app->add_option("-r,--rate", o->rate,
+                  "New connections per second, 0 for no limit")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--per-address", o->per_address,
+                  "Connections at once to one address")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1000}));
+  app->add_option("--connect-timeout", o->connect_timeout,
+                  "Deadline for the TCP connect")
+      ->capture_default_str();
+  app->add_option("--greeting-timeout", o->greeting_timeout,
+                  "Deadline for the complete greeting (postscreen waits 6s on "
+                  "purpose)")
+      ->capture_default_str();
+  app->add_option("--reply-timeout", o->reply_timeout,
+                  "Deadline for each later reply")
+      ->capture_default_str();
+  app->add_option("--session-timeout", o->session_timeout,
+                  "Deadline for the whole conversation")
+      ->capture_default_str();
+  app->add_option("--source-address", o->source_addresses,
+                  "Bind outgoing connections to this address (once per "
+                  "family)");
+  app->add_option("--ehlo-name", o->ehlo_name,
+                  "Name sent with EHLO/HELO: one you control (default: this "
+                  "machine's fully qualified name)");
+  app->add_flag("--force-ehlo-name", o->force_ehlo_name,
+                "Accept an EHLO name without a dot");
+  app->add_flag("--allow-private", o->allow_private,
+                "Also scan private, loopback, link-local and other reserved "
+                "addresses");
+  app->add_option("--blocklist", o->blocklists,
+                  "File of CIDRs never to connect to (repeatable)")
+      ->check(CLI::ExistingFile);
+  app->add_flag("--greeting-raw", o->greeting_raw,
+                "NDJSON: add the greeting's exact bytes as base64");
+  app->add_flag("--csv-raw-cells", o->csv_raw_cells,
+                "CSV: do not neutralise cells that a spreadsheet would run as "
+                "formulas");
+  app->add_flag("-q,--quiet", o->quiet, "No summary on standard error");
+}
+
+int RunScan(const ScanOptions& options) { return Scan(options).Run(); }
+
+}  // namespace smtpscan::cli

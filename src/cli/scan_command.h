@@ -1,0 +1,45 @@
+// `smtpscan -i targets.txt -o out.ndjson`: scan addresses through the engine.
+#ifndef SMTPSCAN_CLI_SCAN_COMMAND_H_
+#define SMTPSCAN_CLI_SCAN_COMMAND_H_
+
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+
+namespace smtpscan::cli {
+
+struct ScanOptions {
+  std::string input;
+  std::string output = "-";
+  std::string format;  // empty: from the output file name
+  std::string ports = "25";
+  std::string implicit_tls_ports = "465";
+  size_t concurrency = 1000;
+  double rate = 500;
+  size_t per_address = 1;
+  std::string connect_timeout = "10s";
+  std::string greeting_timeout = "30s";
+  std::string reply_timeout = "30s";
+  std::string session_timeout = "120s";
+  std::vector<std::string> source_addresses;
+  std::string ehlo_name;  // empty: the machine's fully qualified name
+  bool force_ehlo_name = false;
+  bool allow_private = false;
+  std::vector<std::string> blocklists;
+  bool greeting_raw = false;
+  bool csv_raw_cells = false;
+  bool quiet = false;
+};
+
+// Adds the scan options to the top-level command; `options` must outlive
+// parsing.
+void AddScanOptions(CLI::App* app, ScanOptions* options);
+
+// Runs the scan. Returns the exit code: 0 done, 1 the tool failed (cannot
+// read input, write output, or set up io_uring), 2 bad option values.
+int RunScan(const ScanOptions& options);
+
+}  // namespace smtpscan::cli
+
+#endif  // SMTPSCAN_CLI_SCAN_COMMAND_H_
