@@ -21,6 +21,12 @@ int Main(int argc, char** argv) {
       "Every input line yields exactly one output record.",
       "smtpscan");
   app.set_version_flag("--version", "smtpscan " SMTPSCAN_VERSION);
+  app.footer(
+      "\nDurations: 30s, 500ms, 2m or seconds. Loopback and private addresses "
+      "are\nskipped (status blocked) unless --allow-private.\n\n"
+      "Exit codes: 0 done (server outcomes are in the records), 1 the tool "
+      "failed\n(input, output, io_uring), 2 usage error. Every output field "
+      "is described\nin README.md.");
   app.require_subcommand(0, 1);
 
   ScanOptions scan;
