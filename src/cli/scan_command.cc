@@ -75,8 +75,11 @@ bool WriteAll(int fd, const std::string& data) {
 }
 
 // A line whose probes are running; written when the last one finishes.
+// Small on purpose (one per open connection at most): the record's probes
+// are built when results arrive, not when the line is read.
 struct PendingRecord {
-  output::AddressRecord record;
+  output::AddressRecord record;  // probes empty until the first result
+  std::vector<uint16_t> ports;
   size_t remaining = 0;
 };
 
@@ -88,6 +91,10 @@ class Scan {
  private:
   // Reads input lines until one has probes to submit or the input ends.
   bool Feed();
+  bool IsImplicitTls(uint16_t port) const {
+    return std::find(implicit_tls_ports_.begin(), implicit_tls_ports_.end(),
+                     port) != implicit_tls_ports_.end();
+  }
   void Finished(engine::ProbeOutcome outcome);
   void Emit(const output::AddressRecord& record);
   void Emit(const output::InvalidInputRecord& record);
@@ -107,7 +114,9 @@ class Scan {
   int out_fd_ = -1;
   std::string out_;
   absl::Status failure_;  // the first failure of the tool itself
-  absl::flat_hash_map<uint64_t, PendingRecord> pending_;
+  // Boxed: a flat table of large records would cost its slot size for
+  // every empty slot too.
+  absl::flat_hash_map<uint64_t, std::unique_ptr<PendingRecord>> pending_;
   absl::flat_hash_map<std::string, uint64_t> counts_;  // records by status
   uint64_t records_ = 0;
 };
@@ -277,29 +286,20 @@ bool Scan::Feed() {
       Emit(record);
       continue;
     }
-    PendingRecord& pending = pending_[record.line];
-    pending.remaining = target->ports.size();
+    auto pending = std::make_unique<PendingRecord>();
+    pending->remaining = target->ports.size();
     for (size_t i = 0; i < target->ports.size(); ++i) {
       const uint16_t port = target->ports[i];
-      const bool implicit =
-          std::find(implicit_tls_ports_.begin(), implicit_tls_ports_.end(),
-                    port) != implicit_tls_ports_.end();
-      output::ProbeResult probe;
-      probe.address = target->address;
-      probe.port = port;
-      probe.host = target->name;
-      probe.tls_mode =
-          implicit ? output::TlsMode::kImplicit : output::TlsMode::kNone;
-      record.probes.push_back(std::move(probe));
-
       engine::Probe p;
       p.id = (record.line << 16) | i;
       const scan::SocketAddress sa = scan::MakeSocketAddress(*target, port);
       std::memcpy(&p.address, &sa.storage, sa.length);
-      p.config = implicit ? &implicit_tls_ : &plain_;
+      p.config = IsImplicitTls(port) ? &implicit_tls_ : &plain_;
       engine_->Submit(p);
     }
-    pending.record = std::move(record);
+    pending->ports = std::move(target->ports);
+    pending->record = std::move(record);
+    pending_[pending->record.line] = std::move(pending);
     return true;
   }
   return false;
@@ -310,11 +310,23 @@ void Scan::Finished(engine::ProbeOutcome outcome) {
   const size_t index = outcome.id & 0xffff;
   auto it = pending_.find(line);
   if (it == pending_.end()) return;  // cannot happen
-  output::ProbeResult& probe = it->second.record.probes[index];
+  PendingRecord& pending = *it->second;
+  output::AddressRecord& record = pending.record;
+  if (record.probes.empty()) {
+    record.probes.resize(pending.ports.size());
+    for (size_t i = 0; i < pending.ports.size(); ++i) {
+      output::ProbeResult& p = record.probes[i];
+      p.address = record.address;
+      p.port = pending.ports[i];
+      p.host = record.host;
+      p.tls_mode = IsImplicitTls(p.port) ? output::TlsMode::kImplicit
+                                         : output::TlsMode::kNone;
+    }
+  }
+  output::ProbeResult& probe = record.probes[index];
   probe.started_at = outcome.started_at;
   probe.session = std::move(outcome.session);
-  if (--it->second.remaining > 0) return;
-  output::AddressRecord& record = it->second.record;
+  if (--pending.remaining > 0) return;
   output::ProbeSummary summary = output::SummarizeProbes(record.probes);
   record.status = summary.status;
   record.status_detail = std::move(summary.status_detail);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -68,13 +69,20 @@ absl::Status RingSetupError(int error) {
       absl::StrCat("io_uring setup failed: ", strerror(error)));
 }
 
-// A key for the per-address limit: the family and the address bytes.
-std::string AddressKey(const sockaddr_in6& a) {
+// A key for the per-address limit: the family and the address bytes,
+// 17 bytes inline (a std::string key would take 32 in every table slot).
+using AddressKey = std::array<uint8_t, 17>;
+
+AddressKey KeyOf(const sockaddr_in6& a) {
+  AddressKey key{};
+  key[0] = static_cast<uint8_t>(a.sin6_family);
   if (a.sin6_family == AF_INET) {
     const auto& v4 = reinterpret_cast<const sockaddr_in&>(a);
-    return std::string(reinterpret_cast<const char*>(&v4.sin_addr), 4);
+    std::memcpy(&key[1], &v4.sin_addr, 4);
+  } else {
+    std::memcpy(&key[1], &a.sin6_addr, 16);
   }
-  return std::string(reinterpret_cast<const char*>(&a.sin6_addr), 16);
+  return key;
 }
 
 }  // namespace
@@ -151,11 +159,12 @@ class Engine::Impl {
   std::vector<uint32_t> free_;
   size_t open_ = 0;
   std::deque<Probe> ready_;  // may start now (per-address limit allows)
-  struct AddressState {
-    size_t count = 0;  // ready or running
-    std::deque<Probe> waiting;
-  };
-  absl::flat_hash_map<std::string, AddressState> addresses_;
+  // Probes ready or running per address. One entry per open connection,
+  // so kept to 21 bytes a slot; the rare addresses with probes waiting for
+  // the per-address limit have a queue in `waiting_`, oldest first (a
+  // vector, not a deque: libstdc++'s deque allocates 576 bytes up front).
+  absl::flat_hash_map<AddressKey, uint32_t> addresses_;
+  absl::flat_hash_map<AddressKey, std::vector<Probe>> waiting_;
   size_t queued_ = 0;                 // submitted, not yet started
   std::vector<uint32_t> recv_retry_;  // slots whose receive found no buffer
   double tokens_ = 0;
@@ -248,26 +257,28 @@ io_uring_sqe* Engine::Impl::GetSqe() {
 }
 
 void Engine::Impl::Submit(Probe probe) {
-  AddressState& st = addresses_[AddressKey(probe.address)];
+  const AddressKey key = KeyOf(probe.address);
+  uint32_t& count = addresses_[key];
   ++queued_;
-  if (st.count < options_.per_address) {
-    ++st.count;
+  if (count < options_.per_address) {
+    ++count;
     ready_.push_back(std::move(probe));
   } else {
-    st.waiting.push_back(std::move(probe));
+    waiting_[key].push_back(std::move(probe));
   }
 }
 
 void Engine::Impl::AddressDone(const Probe& probe) {
-  auto it = addresses_.find(AddressKey(probe.address));
-  if (it == addresses_.end()) return;
-  AddressState& st = it->second;
-  if (!st.waiting.empty()) {
-    ready_.push_back(std::move(st.waiting.front()));
-    st.waiting.pop_front();
-  } else if (--st.count == 0) {
-    addresses_.erase(it);
+  const AddressKey key = KeyOf(probe.address);
+  if (auto w = waiting_.find(key); w != waiting_.end()) {
+    // The slot passes to the next probe for the same address.
+    ready_.push_back(std::move(w->second.front()));
+    w->second.erase(w->second.begin());
+    if (w->second.empty()) waiting_.erase(w);
+    return;
   }
+  auto it = addresses_.find(key);
+  if (it != addresses_.end() && --it->second == 0) addresses_.erase(it);
 }
 
 bool Engine::Impl::TakeToken(absl::Time now) {

@@ -96,7 +96,7 @@ static_assert(kColumnNames.back() == "started_at");
 
 using Row = std::array<std::string, kColumnCount>;
 
-std::string Micros(const absl::optional<absl::Duration>& d) {
+std::string Micros(const smtp::OptionalDuration& d) {
   return d.has_value() ? absl::StrCat(absl::ToInt64Microseconds(*d)) : "";
 }
 

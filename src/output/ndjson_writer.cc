@@ -102,7 +102,7 @@ struct NdjsonWriter::Stream {
     json.EndObject();
   }
 
-  void Micros(absl::string_view key, const absl::optional<absl::Duration>& d) {
+  void Micros(absl::string_view key, const smtp::OptionalDuration& d) {
     if (d.has_value()) Int(key, absl::ToInt64Microseconds(*d));
   }
 

@@ -40,6 +40,10 @@ bool IsUnreachable(int error_number) {
 
 }  // namespace
 
+std::ostream& operator<<(std::ostream& os, const OptionalDuration& d) {
+  return os << (d.has_value() ? absl::FormatDuration(*d) : "unset");
+}
+
 absl::string_view PhaseName(Phase phase) {
   return kPhaseNames[static_cast<size_t>(phase)];
 }

@@ -123,7 +123,7 @@ std::string EhloStr(const absl::optional<EhloReply>& ehlo) {
                       " extensions=", ehlo->extensions.size());
 }
 
-std::string DurationStr(const absl::optional<absl::Duration>& d) {
+std::string DurationStr(const OptionalDuration& d) {
   return d.has_value() ? absl::FormatDuration(*d) : "unset";
 }
 
