@@ -70,9 +70,7 @@ CLI::App* AddReplayCommand(CLI::App* app, ReplayOptions* o) {
 }
 
 int RunReplay(const ReplayOptions& o) {
-  const output::Format format = o.format.empty()
-                                    ? output::FormatForPath(o.output)
-                                    : *output::ParseFormat(o.format);
+  const output::Format format = output::ResolveFormat(o.format, o.output);
   output::WriterOptions writer_options;
   writer_options.greeting_raw = o.greeting_raw;
   writer_options.csv_raw_cells = o.csv_raw_cells;

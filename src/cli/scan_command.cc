@@ -201,9 +201,8 @@ int Scan::Run() {
   }
   reader_ = std::make_unique<scan::TargetReader>(in_fd_);
 
-  const output::Format format = options_.format.empty()
-                                    ? output::FormatForPath(options_.output)
-                                    : *output::ParseFormat(options_.format);
+  const output::Format format =
+      output::ResolveFormat(options_.format, options_.output);
   output::WriterOptions writer_options;
   writer_options.greeting_raw = options_.greeting_raw;
   writer_options.csv_raw_cells = options_.csv_raw_cells;

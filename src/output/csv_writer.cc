@@ -171,6 +171,28 @@ void AppendRow(const Row& row, bool raw, std::string* out) {
   out->append("\r\n");  // RFC 4180 §2: records end in CRLF
 }
 
+// One row per probe on top of the record's cells `base` (one row with the
+// probe cells empty when there are none); the MX preference comes from `mx`.
+void AppendProbeRows(const Row& base, const std::vector<ProbeResult>& probes,
+                     absl::Span<const MxHost> mx, bool raw, std::string* out) {
+  if (probes.empty()) {
+    AppendRow(base, raw, out);
+    return;
+  }
+  for (const ProbeResult& p : probes) {
+    Row r = base;
+    r[kMxHost] = p.host;
+    for (const MxHost& host : mx) {
+      if (host.name == p.host) {
+        r[kMxPreference] = absl::StrCat(host.preference);
+        break;
+      }
+    }
+    FillProbe(p, &r);
+    AppendRow(r, raw, out);
+  }
+}
+
 }  // namespace
 
 absl::Span<const absl::string_view> CsvColumns() { return kColumnNames; }
@@ -211,40 +233,16 @@ void CsvWriter::WriteHeader(std::string* out) {
 }
 
 void CsvWriter::Write(const AddressRecord& record, std::string* out) {
-  const Row base = RecordRow(record.line, record.input, "address",
-                             record.status, record.status_detail);
-  if (record.probes.empty()) {
-    AppendRow(base, options_.csv_raw_cells, out);
-    return;
-  }
-  for (const ProbeResult& p : record.probes) {
-    Row r = base;
-    r[kMxHost] = p.host;
-    FillProbe(p, &r);
-    AppendRow(r, options_.csv_raw_cells, out);
-  }
+  AppendProbeRows(RecordRow(record.line, record.input, "address", record.status,
+                            record.status_detail),
+                  record.probes, {}, options_.csv_raw_cells, out);
 }
 
 void CsvWriter::Write(const DomainRecord& record, std::string* out) {
   Row base = RecordRow(record.line, record.input, "domain", record.status,
                        record.status_detail);
   base[kDomain] = record.domain;
-  if (record.probes.empty()) {
-    AppendRow(base, options_.csv_raw_cells, out);
-    return;
-  }
-  for (const ProbeResult& p : record.probes) {
-    Row r = base;
-    r[kMxHost] = p.host;
-    for (const MxHost& mx : record.mx) {
-      if (mx.name == p.host) {
-        r[kMxPreference] = absl::StrCat(mx.preference);
-        break;
-      }
-    }
-    FillProbe(p, &r);
-    AppendRow(r, options_.csv_raw_cells, out);
-  }
+  AppendProbeRows(base, record.probes, record.mx, options_.csv_raw_cells, out);
 }
 
 void CsvWriter::Write(const InvalidInputRecord& record, std::string* out) {

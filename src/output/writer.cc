@@ -41,6 +41,11 @@ Format FormatForPath(absl::string_view path) {
                                                 : Format::kNdjson;
 }
 
+Format ResolveFormat(absl::string_view flag, absl::string_view output_path) {
+  if (flag.empty()) return FormatForPath(output_path);
+  return ParseFormat(flag).value_or(Format::kNdjson);
+}
+
 std::unique_ptr<RecordWriter> MakeWriter(Format format, WriterOptions options) {
   if (format == Format::kCsv) return std::make_unique<CsvWriter>(options);
   return std::make_unique<NdjsonWriter>(options);

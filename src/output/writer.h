@@ -21,6 +21,10 @@ absl::optional<Format> ParseFormat(absl::string_view name);
 // The format a file name implies (".csv" → CSV, otherwise NDJSON).
 Format FormatForPath(absl::string_view path);
 
+// The format of a --format value ("ndjson", "csv"), or when it is empty the
+// one `output_path` implies. REQUIRES: `flag` is empty or a valid name.
+Format ResolveFormat(absl::string_view flag, absl::string_view output_path);
+
 struct WriterOptions {
   // NDJSON: add "greeting_raw_b64", the greeting's exact bytes in base64.
   bool greeting_raw = false;
