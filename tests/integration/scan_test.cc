@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -44,10 +45,13 @@ RunResult Scan(const std::vector<std::string>& lines,
     std::ofstream in(input);
     for (const std::string& l : lines) in << l << "\n";
   }
+  // No rate limit unless the test sets one: a handful of local servers.
+  const std::string joined = absl::StrJoin(args, " ");
+  const bool has_rate = absl::StrContains(joined, "-r ");
   std::string command =
       absl::StrCat(SMTPSCAN_BINARY, " -i ", input, " -o ", output,
-                   " --allow-private --ehlo-name scanner.example.test -r 0 ",
-                   absl::StrJoin(args, " "), " 2>", errors);
+                   " --allow-private --ehlo-name scanner.example.test ",
+                   has_rate ? "" : "-r 0 ", joined, " 2>", errors);
   RunResult r;
   const int status = std::system(command.c_str());
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -271,6 +275,38 @@ TEST_F(ScanTest, PerAddressLimitSerialisesOneServer) {
   ASSERT_EQ(r.records.size(), 5u);
   for (const Json& j : r.records) EXPECT_EQ(j["status"], "success");
   EXPECT_GE(took, absl::Milliseconds(5 * 300));
+}
+
+TEST_F(ScanTest, SourceAddressIsUsedAndAFailedBindIsRecorded) {
+  // Bound to a loopback source, the conversation works.
+  RunResult r = Scan({Target("postfix")}, {"--source-address 127.0.0.1"});
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  ASSERT_EQ(r.records.size(), 1u);
+  EXPECT_EQ(r.records[0]["status"], "success");
+  // An address this machine does not have cannot be bound: the probe says
+  // so (EADDRNOTAVAIL), the run goes on.
+  r = Scan({Target("postfix")}, {"--source-address 192.0.2.1"});
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  ASSERT_EQ(r.records.size(), 1u);
+  EXPECT_EQ(r.records[0]["probes"][0]["status_detail"], "EADDRNOTAVAIL")
+      << r.records[0].dump();
+  EXPECT_NE(r.records[0]["status"], "success");
+}
+
+TEST_F(ScanTest, RateLimitSpacesNewConnections) {
+  // 10 connections at 20 per second: the first two may go at once (a tenth
+  // of a second's burst), the rest one every 50 ms.
+  std::vector<std::string> lines;
+  for (int i = 0; i < 10; ++i) {
+    lines.push_back(absl::StrCat("127.0.4.", i + 1, ":1"));  // refused fast
+  }
+  const absl::Time start = absl::Now();
+  const RunResult r = Scan(lines, {"-r 20", "--per-address 1"});
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  ASSERT_EQ(r.records.size(), 10u);
+  EXPECT_GE(took, absl::Milliseconds(400));
+  EXPECT_LT(took, absl::Seconds(5));
 }
 
 TEST_F(ScanTest, CsvOutputHasOneRowPerProbe) {
