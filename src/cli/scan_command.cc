@@ -30,7 +30,11 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+// Records are written in batches of this many bytes, or sooner when the
+// oldest unwritten one has waited kFlushInterval: a slow scan piped into
+// another program still streams, and an interrupted one loses little.
 constexpr size_t kFlushBytes = 64 << 10;
+constexpr absl::Duration kFlushInterval = absl::Milliseconds(250);
 
 // "30s", "500ms", "2m" (absl::ParseDuration), or a bare number of seconds.
 absl::StatusOr<absl::Duration> ParseTimeout(const std::string& flag,
@@ -113,7 +117,8 @@ class Scan {
   int in_fd_ = -1;
   int out_fd_ = -1;
   std::string out_;
-  absl::Status failure_;  // the first failure of the tool itself
+  absl::Time flushed_ = absl::Now();  // when out_ was last written
+  absl::Status failure_;              // the first failure of the tool itself
   // Boxed: a flat table of large records would cost its slot size for
   // every empty slot too.
   absl::flat_hash_map<uint64_t, std::unique_ptr<PendingRecord>> pending_;
@@ -227,7 +232,8 @@ int Scan::Run() {
 
   const absl::Time start = absl::Now();
   writer_->WriteHeader(&out_);
-  const absl::Status run = engine_->Run([this] { return Feed(); });
+  const absl::Status run = engine_->Run([this] { return Feed(); },
+                                        [this] { Flush(/*force=*/false); });
   Flush(/*force=*/true);
   if (out_fd_ > 1 && close(out_fd_) != 0 && failure_.ok()) {
     failure_ = absl::DataLossError(
@@ -348,7 +354,12 @@ void Scan::Emit(const output::InvalidInputRecord& record) {
 }
 
 void Scan::Flush(bool force) {
-  if (out_.empty() || (!force && out_.size() < kFlushBytes)) return;
+  if (out_.empty()) return;
+  const absl::Time now = absl::Now();
+  if (!force && out_.size() < kFlushBytes && now - flushed_ < kFlushInterval) {
+    return;
+  }
+  flushed_ = now;
   if (failure_.ok() && !WriteAll(out_fd_, out_)) {
     failure_ = absl::DataLossError(absl::StrCat(
         "cannot write ",

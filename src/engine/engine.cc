@@ -128,7 +128,8 @@ class Engine::Impl {
   absl::Status Init();
   bool Accepting() const { return queued_ < options_.concurrency; }
   void Submit(Probe probe);
-  absl::Status Run(absl::FunctionRef<bool()> feed);
+  absl::Status Run(absl::FunctionRef<bool()> feed,
+                   absl::FunctionRef<void()> after_batch);
   const Stats& stats() const { return stats_; }
 
  private:
@@ -533,7 +534,8 @@ void Engine::Impl::HandleCompletion(const io_uring_cqe* cqe, absl::Time now) {
   if (c.closing && c.inflight == 0) Release(c);
 }
 
-absl::Status Engine::Impl::Run(absl::FunctionRef<bool()> feed) {
+absl::Status Engine::Impl::Run(absl::FunctionRef<bool()> feed,
+                               absl::FunctionRef<void()> after_batch) {
   bool more = true;
   while (true) {
     absl::Time now = absl::Now();
@@ -573,6 +575,7 @@ absl::Status Engine::Impl::Run(absl::FunctionRef<bool()> feed) {
       Connection& c = *reinterpret_cast<Connection*>(node);
       Apply(c, c.session->OnDeadline(now), now);
     });
+    after_batch();
     if (!recv_retry_.empty()) {
       std::vector<uint32_t> retry;
       retry.swap(recv_retry_);
@@ -596,8 +599,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineOptions options,
 
 bool Engine::Accepting() const { return impl_->Accepting(); }
 void Engine::Submit(Probe probe) { impl_->Submit(std::move(probe)); }
-absl::Status Engine::Run(absl::FunctionRef<bool()> feed) {
-  return impl_->Run(feed);
+absl::Status Engine::Run(absl::FunctionRef<bool()> feed,
+                         absl::FunctionRef<void()> after_batch) {
+  return impl_->Run(feed, after_batch);
 }
 const Engine::Stats& Engine::stats() const { return impl_->stats(); }
 

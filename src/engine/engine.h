@@ -112,8 +112,12 @@ class Engine {
   // Runs until `feed` returns false and every probe has finished. `feed`
   // is called whenever Accepting() is true; it submits probes and returns
   // false once it has no more. Results arrive through the callback given to
-  // Create, from inside Run.
-  absl::Status Run(absl::FunctionRef<bool()> feed);
+  // Create, from inside Run. `after_batch` runs after each batch of
+  // completions, at least every 100 ms (for time-based work such as
+  // flushing output).
+  absl::Status Run(
+      absl::FunctionRef<bool()> feed,
+      absl::FunctionRef<void()> after_batch = [] {});
 
   struct Stats {
     uint64_t started = 0;

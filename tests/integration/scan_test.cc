@@ -309,6 +309,32 @@ TEST_F(ScanTest, RateLimitSpacesNewConnections) {
   EXPECT_LT(took, absl::Seconds(5));
 }
 
+TEST_F(ScanTest, RecordsStreamWhileTheScanRuns) {
+  // A quick server and a tarpit held for 3 s: the quick server's record must
+  // reach a reader (a pipe) long before the run ends, not at the end.
+  const std::string input = TempPath("stream.txt");
+  std::ofstream(input) << Target("postfix") << "\n" << Target("tarpit") << "\n";
+  const std::string command = absl::StrCat(
+      SMTPSCAN_BINARY, " -q -i ", input,
+      " -o - --allow-private -r 0 --ehlo-name scanner.example.test "
+      "--greeting-timeout 3s");
+  const absl::Time start = absl::Now();
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char line[8192];
+  ASSERT_NE(fgets(line, sizeof(line), pipe), nullptr);
+  const absl::Duration first = absl::Now() - start;
+  EXPECT_EQ(Json::parse(line)["status"], "success");
+  int records = 1;
+  while (fgets(line, sizeof(line), pipe) != nullptr) ++records;
+  const absl::Duration all = absl::Now() - start;
+  EXPECT_EQ(pclose(pipe), 0);
+  EXPECT_EQ(records, 2);
+  EXPECT_GE(all, absl::Seconds(3));
+  EXPECT_LT(first, absl::Milliseconds(1500))
+      << "the first record waited for " << first;
+}
+
 TEST_F(ScanTest, CsvOutputHasOneRowPerProbe) {
   const std::string input = TempPath("csv.txt");
   std::ofstream(input) << Target("postfix") << "\n"
