@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "cli/app.h"
 #include "output/writer.h"
 #include "smtp/transcript.h"
 
@@ -90,7 +91,7 @@ int RunReplay(const ReplayOptions& o) {
     absl::StatusOr<std::string> text = ReadFile(path);
     if (!text.ok()) {
       std::cerr << "smtpscan replay: " << text.status().message() << "\n";
-      return 1;
+      return kExitFailure;
     }
     auto steps = smtp::ParseTranscript(*text, path);
     const absl::Time start = absl::Now();
@@ -99,7 +100,7 @@ int RunReplay(const ReplayOptions& o) {
                    : absl::StatusOr<smtp::ReplayOutcome>(steps.status());
     if (!outcome.ok()) {
       std::cerr << "smtpscan replay: " << outcome.status().message() << "\n";
-      return 1;
+      return kExitFailure;
     }
     output::ProbeResult probe;
     probe.address = o.address;
@@ -128,18 +129,18 @@ int RunReplay(const ReplayOptions& o) {
     std::cout << out << std::flush;
     if (!std::cout) {
       std::cerr << "smtpscan replay: cannot write to standard output\n";
-      return 1;
+      return kExitFailure;
     }
-    return 0;
+    return kExitOk;
   }
   std::ofstream file(o.output, std::ios::binary | std::ios::trunc);
   file << out;
   file.close();
   if (!file) {
     std::cerr << "smtpscan replay: cannot write " << o.output << "\n";
-    return 1;
+    return kExitFailure;
   }
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace smtpscan::cli

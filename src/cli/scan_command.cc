@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cli/app.h"
 #include "engine/engine.h"
 #include "output/writer.h"
 #include "scan/address_policy.h"
@@ -27,9 +28,6 @@
 namespace smtpscan::cli {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
 // Records are written in batches of this many bytes, or sooner when the
 // oldest unwritten one has waited kFlushInterval: a slow scan piped into
 // another program still streams, and an interrupted one loses little.

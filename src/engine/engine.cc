@@ -130,7 +130,6 @@ class Engine::Impl {
   void Submit(Probe probe);
   absl::Status Run(absl::FunctionRef<bool()> feed,
                    absl::FunctionRef<void()> after_batch);
-  const Stats& stats() const { return stats_; }
 
  private:
   io_uring_sqe* GetSqe();
@@ -170,7 +169,6 @@ class Engine::Impl {
   std::vector<uint32_t> recv_retry_;  // slots whose receive found no buffer
   double tokens_ = 0;
   absl::Time refilled_;
-  Stats stats_;
 };
 
 absl::Status Engine::Impl::Init() {
@@ -322,8 +320,6 @@ void Engine::Impl::Start(Probe probe, absl::Time now) {
   c.session->Start(now);
   c.timed_phase = smtp::Phase::kDone;
   ++open_;
-  ++stats_.started;
-  stats_.peak_open = std::max(stats_.peak_open, open_);
 
   const int family = c.probe.address.sin6_family;
   c.fd =
@@ -451,7 +447,6 @@ void Engine::Impl::Release(Connection& c) {
   const Probe probe = std::move(c.probe);
   free_.push_back(c.slot);
   --open_;
-  ++stats_.finished;
   AddressDone(probe);
   done_(std::move(outcome));
 }
@@ -603,7 +598,6 @@ absl::Status Engine::Run(absl::FunctionRef<bool()> feed,
                          absl::FunctionRef<void()> after_batch) {
   return impl_->Run(feed, after_batch);
 }
-const Engine::Stats& Engine::stats() const { return impl_->stats(); }
 
 size_t MaxConcurrencyForFileLimit(size_t reserve) {
   rlimit limit{};

@@ -119,13 +119,6 @@ class Engine {
       absl::FunctionRef<bool()> feed,
       absl::FunctionRef<void()> after_batch = [] {});
 
-  struct Stats {
-    uint64_t started = 0;
-    uint64_t finished = 0;
-    size_t peak_open = 0;
-  };
-  const Stats& stats() const;
-
  private:
   class Impl;
   explicit Engine(std::unique_ptr<Impl> impl);

@@ -33,49 +33,132 @@ using U128 = AddressPolicy::U128;
 // are checked by their embedded IPv4 address (see Check()).
 struct BuiltinRange {
   const char* cidr;
-  const char* name;    // ReservedRangeName()
-  const char* reason;  // "reserved:" + name, for Check()
+  const char* name;  // ReservedRangeName(); Check() says "reserved:" + name
 };
 
 constexpr BuiltinRange kBuiltinRanges[] = {
     // IPv4.
-    {"0.0.0.0/8", "this-network", "reserved:this-network"},  // RFC 791
-    {"10.0.0.0/8", "private", "reserved:private"},           // RFC 1918
-    {"100.64.0.0/10", "shared-address-space",
-     "reserved:shared-address-space"},                        // RFC 6598, CGN
-    {"127.0.0.0/8", "loopback", "reserved:loopback"},         // RFC 1122
-    {"169.254.0.0/16", "link-local", "reserved:link-local"},  // RFC 3927
-    {"172.16.0.0/12", "private", "reserved:private"},         // RFC 1918
-    {"192.0.0.0/24", "ietf-protocol-assignments",
-     "reserved:ietf-protocol-assignments"},                       // RFC 6890
-    {"192.0.2.0/24", "documentation", "reserved:documentation"},  // RFC 5737
-    {"192.88.99.0/24", "6to4-relay-anycast",
-     "reserved:6to4-relay-anycast"},                             // RFC 7526
-    {"192.168.0.0/16", "private", "reserved:private"},           // RFC 1918
-    {"198.18.0.0/15", "benchmarking", "reserved:benchmarking"},  // RFC 2544
-    {"198.51.100.0/24", "documentation", "reserved:documentation"},
-    {"203.0.113.0/24", "documentation", "reserved:documentation"},
-    {"224.0.0.0/4", "multicast", "reserved:multicast"},  // RFC 5771
-    {"255.255.255.255/32", "limited-broadcast",
-     "reserved:limited-broadcast"},                    // RFC 919
-    {"240.0.0.0/4", "reserved", "reserved:reserved"},  // RFC 1112
+    {
+        "0.0.0.0/8",
+        "this-network",
+    },  // RFC 791
+    {
+        "10.0.0.0/8",
+        "private",
+    },  // RFC 1918
+    {
+        "100.64.0.0/10",
+        "shared-address-space",
+    },  // RFC 6598, CGN
+    {
+        "127.0.0.0/8",
+        "loopback",
+    },  // RFC 1122
+    {
+        "169.254.0.0/16",
+        "link-local",
+    },  // RFC 3927
+    {
+        "172.16.0.0/12",
+        "private",
+    },  // RFC 1918
+    {
+        "192.0.0.0/24",
+        "ietf-protocol-assignments",
+    },  // RFC 6890
+    {
+        "192.0.2.0/24",
+        "documentation",
+    },  // RFC 5737
+    {
+        "192.88.99.0/24",
+        "6to4-relay-anycast",
+    },  // RFC 7526
+    {
+        "192.168.0.0/16",
+        "private",
+    },  // RFC 1918
+    {
+        "198.18.0.0/15",
+        "benchmarking",
+    },  // RFC 2544
+    {
+        "198.51.100.0/24",
+        "documentation",
+    },
+    {
+        "203.0.113.0/24",
+        "documentation",
+    },
+    {
+        "224.0.0.0/4",
+        "multicast",
+    },  // RFC 5771
+    {
+        "255.255.255.255/32",
+        "limited-broadcast",
+    },  // RFC 919
+    {
+        "240.0.0.0/4",
+        "reserved",
+    },  // RFC 1112
     // IPv6.
-    {"::/128", "unspecified", "reserved:unspecified"},  // RFC 4291
-    {"::1/128", "loopback", "reserved:loopback"},       // RFC 4291
-    {"64:ff9b:1::/48", "local-use-nat64",
-     "reserved:local-use-nat64"},                           // RFC 8215
-    {"100::/64", "discard-only", "reserved:discard-only"},  // RFC 6666
-    {"2001::/32", "teredo", "reserved:teredo"},             // RFC 4380
-    {"2001::/23", "ietf-protocol-assignments",
-     "reserved:ietf-protocol-assignments"},                        // RFC 2928
-    {"2001:db8::/32", "documentation", "reserved:documentation"},  // RFC 3849
-    {"2002::/16", "6to4", "reserved:6to4"},                        // RFC 3056
-    {"3fff::/20", "documentation", "reserved:documentation"},      // RFC 9637
-    {"5f00::/16", "srv6-sids", "reserved:srv6-sids"},              // RFC 9602
-    {"fc00::/7", "unique-local", "reserved:unique-local"},         // RFC 4193
-    {"fe80::/10", "link-local", "reserved:link-local"},            // RFC 4291
-    {"fec0::/10", "site-local", "reserved:site-local"},            // RFC 3879
-    {"ff00::/8", "multicast", "reserved:multicast"},               // RFC 4291
+    {
+        "::/128",
+        "unspecified",
+    },  // RFC 4291
+    {
+        "::1/128",
+        "loopback",
+    },  // RFC 4291
+    {
+        "64:ff9b:1::/48",
+        "local-use-nat64",
+    },  // RFC 8215
+    {
+        "100::/64",
+        "discard-only",
+    },  // RFC 6666
+    {
+        "2001::/32",
+        "teredo",
+    },  // RFC 4380
+    {
+        "2001::/23",
+        "ietf-protocol-assignments",
+    },  // RFC 2928
+    {
+        "2001:db8::/32",
+        "documentation",
+    },  // RFC 3849
+    {
+        "2002::/16",
+        "6to4",
+    },  // RFC 3056
+    {
+        "3fff::/20",
+        "documentation",
+    },  // RFC 9637
+    {
+        "5f00::/16",
+        "srv6-sids",
+    },  // RFC 9602
+    {
+        "fc00::/7",
+        "unique-local",
+    },  // RFC 4193
+    {
+        "fe80::/10",
+        "link-local",
+    },  // RFC 4291
+    {
+        "fec0::/10",
+        "site-local",
+    },  // RFC 3879
+    {
+        "ff00::/8",
+        "multicast",
+    },  // RFC 4291
 };
 
 constexpr char kBlocklistReason[] = "blocklist";
@@ -351,7 +434,7 @@ absl::optional<std::string> AddressPolicy::Check(int family,
     }
     if (!allow_private_) {
       if (const BuiltinRange* range = FindBuiltin(AF_INET6, bytes)) {
-        return range->reason;
+        return absl::StrCat("reserved:", range->name);
       }
     }
     if (Contains(blocklist_v6_, V6Key(bytes))) return kBlocklistReason;
@@ -360,7 +443,7 @@ absl::optional<std::string> AddressPolicy::Check(int family,
   if (family == AF_INET) {
     if (!allow_private_) {
       if (const BuiltinRange* range = FindBuiltin(AF_INET, bytes)) {
-        return range->reason;
+        return absl::StrCat("reserved:", range->name);
       }
     }
     if (Contains(blocklist_v4_, V4Key(bytes))) return kBlocklistReason;
