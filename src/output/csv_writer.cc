@@ -97,12 +97,12 @@ static_assert(kColumnNames.back() == "started_at");
 using Row = std::array<std::string, kColumnCount>;
 
 std::string Micros(const smtp::OptionalDuration& d) {
-  return d.has_value() ? absl::StrCat(absl::ToInt64Microseconds(*d)) : "";
+  return d.has_value() ? absl::StrCat(d.microseconds()) : "";
 }
 
 std::string Bool(bool b) { return b ? "true" : "false"; }
 
-void FillProbe(const ProbeResult& p, Row* row) {
+void FillProbe(const ProbeResult& p, TimestampFormatter& timestamps, Row* row) {
   const smtp::SessionResult& s = p.session;
   Row& r = *row;
   r[kAddress] = p.address;
@@ -146,8 +146,7 @@ void FillProbe(const ProbeResult& p, Row* row) {
   r[kEhloTlsUs] = Micros(s.timings.ehlo_tls);
   r[kTotalUs] = Micros(s.timings.total);
   if (p.started_at != absl::InfinitePast()) {
-    r[kStartedAt] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", p.started_at,
-                                     absl::UTCTimeZone());
+    r[kStartedAt] = std::string(timestamps.Format(p.started_at));
   }
 }
 
@@ -174,7 +173,8 @@ void AppendRow(const Row& row, bool raw, std::string* out) {
 // One row per probe on top of the record's cells `base` (one row with the
 // probe cells empty when there are none); the MX preference comes from `mx`.
 void AppendProbeRows(const Row& base, const std::vector<ProbeResult>& probes,
-                     absl::Span<const MxHost> mx, bool raw, std::string* out) {
+                     absl::Span<const MxHost> mx, bool raw,
+                     TimestampFormatter& timestamps, std::string* out) {
   if (probes.empty()) {
     AppendRow(base, raw, out);
     return;
@@ -188,7 +188,7 @@ void AppendProbeRows(const Row& base, const std::vector<ProbeResult>& probes,
         break;
       }
     }
-    FillProbe(p, &r);
+    FillProbe(p, timestamps, &r);
     AppendRow(r, raw, out);
   }
 }
@@ -235,14 +235,15 @@ void CsvWriter::WriteHeader(std::string* out) {
 void CsvWriter::Write(const AddressRecord& record, std::string* out) {
   AppendProbeRows(RecordRow(record.line, record.input, "address", record.status,
                             record.status_detail),
-                  record.probes, {}, options_.csv_raw_cells, out);
+                  record.probes, {}, options_.csv_raw_cells, timestamps_, out);
 }
 
 void CsvWriter::Write(const DomainRecord& record, std::string* out) {
   Row base = RecordRow(record.line, record.input, "domain", record.status,
                        record.status_detail);
   base[kDomain] = record.domain;
-  AppendProbeRows(base, record.probes, record.mx, options_.csv_raw_cells, out);
+  AppendProbeRows(base, record.probes, record.mx, options_.csv_raw_cells,
+                  timestamps_, out);
 }
 
 void CsvWriter::Write(const InvalidInputRecord& record, std::string* out) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "output/text.h"
 #include "output/writer.h"
 
 namespace smtpscan::output {
@@ -32,6 +33,7 @@ class CsvWriter final : public RecordWriter {
 
  private:
   WriterOptions options_;
+  TimestampFormatter timestamps_;
 };
 
 }  // namespace smtpscan::output

@@ -2,9 +2,11 @@
 #ifndef SMTPSCAN_OUTPUT_TEXT_H_
 #define SMTPSCAN_OUTPUT_TEXT_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace smtpscan::output {
 
@@ -18,6 +20,21 @@ absl::string_view ValidUtf8(absl::string_view bytes, std::string* scratch);
 // U+FFFD, since many tools read NUL as the end of a string. Other control
 // characters are kept.
 std::string ToValidUtf8(absl::string_view bytes);
+
+// RFC 3339 UTC timestamps with microseconds, "2026-11-21T13:57:00.069155Z":
+// exactly what absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, UTC) writes, but
+// the date and time of day are formatted once per second, since records
+// finish thousands to the second.
+class TimestampFormatter {
+ public:
+  // The view is valid until the next call.
+  absl::string_view Format(absl::Time t);
+
+ private:
+  int64_t second_ = INT64_MIN;  // Unix second that `text_` holds
+  std::string text_;
+  size_t prefix_ = 0;  // length of "YYYY-MM-DDTHH:MM:SS" in `text_`
+};
 
 }  // namespace smtpscan::output
 

@@ -1,7 +1,10 @@
 #include "output/text.h"
 
+#include <random>
 #include <string>
+#include <vector>
 
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -155,6 +158,53 @@ TEST(ToValidUtf8Test, RandomBytesAlwaysGiveValidUtf8) {
     // nlohmann's strict mode accepts it as a JSON string.
     const std::string dumped = nlohmann::json(got).dump();
     ASSERT_EQ(nlohmann::json::parse(dumped).get<std::string>(), got);
+  }
+}
+
+TEST(ValidUtf8Test, InvalidByteAfterAnyLengthOfAscii) {
+  // The ASCII fast path steps eight bytes at a time: an invalid byte (or a
+  // valid multibyte sequence) at any offset around those steps must be seen.
+  std::string scratch;
+  for (size_t prefix = 0; prefix < 40; ++prefix) {
+    SCOPED_TRACE(prefix);
+    const std::string ascii(prefix, 'a');
+    EXPECT_EQ(ValidUtf8(ascii, &scratch), ascii);
+    const std::string valid = ascii + "\xC3\xBC" + "tail";
+    EXPECT_EQ(ValidUtf8(valid, &scratch).data(), valid.data());  // no copy
+    const std::string invalid = ascii + "\xFF" + "tail";
+    EXPECT_EQ(ValidUtf8(invalid, &scratch), ascii + Fffd(1) + "tail");
+    const std::string cut = ascii + "\xE2\x82";  // truncated at the end
+    EXPECT_TRUE(IsStrictUtf8(ValidUtf8(cut, &scratch)));
+    EXPECT_NE(ValidUtf8(cut, &scratch), cut);
+  }
+}
+
+TEST(TimestampFormatterTest, SameTextAsAbslFormatTime) {
+  TimestampFormatter formatter;
+  auto Expected = [](absl::Time t) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
+  };
+  std::vector<absl::Time> times = {
+      absl::UnixEpoch(),
+      absl::FromUnixMicros(1),
+      absl::FromUnixMicros(-1),  // 1969-12-31T23:59:59.999999Z
+      absl::FromUnixNanos(-1),   // rounds down to the microsecond too
+      absl::FromUnixSeconds(-86400 * 365),
+      absl::FromUnixMicros(1714979289012345),
+      absl::FromUnixMicros(1714979289999999),
+      absl::FromUnixMicros(1714979290000000),  // the next second
+      absl::FromUnixNanos(1714979289012345999),
+      absl::FromUnixSeconds(253402300799),  // 9999-12-31T23:59:59Z
+  };
+  std::mt19937_64 random(20261121);
+  for (int i = 0; i < 2000; ++i) {
+    // Clusters within a second and jumps back and forth between seconds.
+    const int64_t base = 1700000000 + static_cast<int64_t>(random() % 5);
+    times.push_back(absl::FromUnixNanos(
+        base * 1'000'000'000 + static_cast<int64_t>(random() % 1'000'000'000)));
+  }
+  for (absl::Time t : times) {
+    ASSERT_EQ(formatter.Format(t), Expected(t)) << absl::ToUnixNanos(t);
   }
 }
 
