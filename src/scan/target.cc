@@ -221,7 +221,12 @@ absl::StatusOr<Target> ParseTargetLine(
   }
   target.family = ip->family;
   target.bytes = ip->bytes;
-  target.address = FormatIpAddress(ip->family, ip->bytes.data());
+  // inet_pton accepts IPv4 only in its canonical dotted-decimal form (no
+  // leading zeros, no shorthand), so the text is already what inet_ntop
+  // would write; IPv6 has many spellings and is normalised.
+  target.address = ip->family == AF_INET
+                       ? std::string(ip_text)
+                       : FormatIpAddress(ip->family, ip->bytes.data());
 
   if (port_text.has_value()) {
     absl::StatusOr<uint16_t> port = ParsePort(*port_text);

@@ -45,6 +45,7 @@ EhloReply ParseEhloReply(Reply reply) {
     }
   }
   if (reply.IsPositive()) {
+    ehlo.extensions.reserve(reply.lines.size());
     for (size_t i = 1; i < reply.lines.size(); ++i) {
       Extension ext = ParseExtension(reply.lines[i]);
       if (!ext.keyword.empty()) ehlo.extensions.push_back(std::move(ext));

@@ -126,6 +126,9 @@ bool ReplyParser::FinishLine() {
     return false;
   }
   const bool last = line_.size() == 3 || line_[3] == ' ';
+  // Most replies have one line; a multiline one (an EHLO reply) usually a
+  // handful: grow in one step to a few rather than one at a time.
+  if (!last && reply_.lines.size() < 8) reply_.lines.reserve(8);
   reply_.lines.emplace_back(line_.size() > 4 ? line_.substr(4) : std::string());
   reply_bytes_ += static_cast<size_t>(offset_ + 1 - line_offset_);
   line_.clear();

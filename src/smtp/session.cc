@@ -58,8 +58,13 @@ absl::string_view AnomalyKindName(Anomaly::Kind kind) {
   return "unknown";
 }
 
+Session::Session(const SessionConfig* config)
+    : config_(config), parser_(config_->limits) {}
+
 Session::Session(SessionConfig config)
-    : config_(std::move(config)), parser_(config_.limits) {}
+    : owned_(std::make_unique<const SessionConfig>(std::move(config))),
+      config_(owned_.get()),
+      parser_(config_->limits) {}
 
 void Session::Start(absl::Time now) {
   started_ = now;
@@ -71,7 +76,7 @@ Action Session::OnConnected(absl::Time now) {
   if (phase_ != Phase::kConnect) return Idle();
   result_.timings.connect = now - started_;
   phase_started_ = now;
-  if (config_.implicit_tls) {
+  if (config_->implicit_tls) {
     phase_ = Phase::kTlsHandshake;
     return {Action::Kind::kStartTls, {}};
   }
@@ -90,17 +95,17 @@ Action Session::OnBytes(absl::string_view bytes, absl::Time now) {
     // Plaintext after the 220 to STARTTLS that arrived in a chunk of its
     // own: the same injection anomaly as when it shares the 220's chunk.
     RecordAnomaly(
-        config_.implicit_tls ? Anomaly::Kind::kUnexpectedData
-                             : Anomaly::Kind::kDataAfterStartTls,
-        bytes, config_.implicit_tls ? Phase::kTlsHandshake : Phase::kStartTls);
+        config_->implicit_tls ? Anomaly::Kind::kUnexpectedData
+                              : Anomaly::Kind::kDataAfterStartTls,
+        bytes, config_->implicit_tls ? Phase::kTlsHandshake : Phase::kStartTls);
     return Idle();
   }
   while (!bytes.empty()) {
     const ReplyParser::Step step = parser_.Parse(bytes);
     if (phase_ == Phase::kGreeting) {
-      const size_t room =
-          config_.limits.max_reply_bytes -
-          std::min(result_.greeting_raw.size(), config_.limits.max_reply_bytes);
+      const size_t room = config_->limits.max_reply_bytes -
+                          std::min(result_.greeting_raw.size(),
+                                   config_->limits.max_reply_bytes);
       result_.greeting_raw.append(bytes.data(), std::min(room, step.consumed));
     }
     bytes.remove_prefix(step.consumed);
@@ -203,8 +208,8 @@ Action Session::AfterHello(bool esmtp, absl::Time now) {
   if (!tls_ && esmtp) {
     const EhloReply& ehlo = *result_.ehlo;
     const bool want_tls =
-        config_.starttls == StartTlsPolicy::kAlways ||
-        (config_.starttls == StartTlsPolicy::kAuto && ehlo.Has("STARTTLS"));
+        config_->starttls == StartTlsPolicy::kAlways ||
+        (config_->starttls == StartTlsPolicy::kAuto && ehlo.Has("STARTTLS"));
     if (want_tls) return Send(Phase::kStartTls, "STARTTLS", now);
   }
   return SendQuit(now);
@@ -270,7 +275,7 @@ Action Session::OnTlsEstablished(absl::Time now) {
   result_.tls_established = true;
   tls_ = true;
   parser_.Reset();  // a new byte stream starts inside TLS
-  if (config_.implicit_tls) {
+  if (config_->implicit_tls) {
     phase_ = Phase::kGreeting;
     phase_started_ = now;
     return {Action::Kind::kRead, {}};
@@ -289,7 +294,7 @@ Action Session::OnTlsFailed(absl::string_view detail, absl::Time now) {
 Action Session::Send(Phase next, absl::string_view verb, absl::Time now) {
   Action action{Action::Kind::kSend, {}};
   if (verb == "EHLO" || verb == "HELO") {
-    action.bytes = absl::StrCat(verb, " ", config_.ehlo_name, "\r\n");
+    action.bytes = absl::StrCat(verb, " ", config_->ehlo_name, "\r\n");
   } else {
     action.bytes = absl::StrCat(verb, "\r\n");
   }

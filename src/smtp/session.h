@@ -25,6 +25,7 @@
 #define SMTPSCAN_SMTP_SESSION_H_
 
 #include <cstdint>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -116,6 +117,9 @@ class OptionalDuration {
   bool has_value() const { return ns_ != kUnset; }
   // REQUIRES: has_value().
   absl::Duration operator*() const { return absl::Nanoseconds(ns_); }
+  // REQUIRES: has_value(). Truncated toward zero, like
+  // absl::ToInt64Microseconds, without its general division.
+  int64_t microseconds() const { return ns_ / 1000; }
 
   friend bool operator==(const OptionalDuration& a, const OptionalDuration& b) {
     return a.ns_ == b.ns_;
@@ -178,7 +182,11 @@ struct SessionResult {
 
 class Session {
  public:
-  // REQUIRES: !config.ehlo_name.empty().
+  // Borrows `config`, which must outlive the session: the engine shares one
+  // configuration among thousands of sessions.
+  // REQUIRES: config != nullptr, !config->ehlo_name.empty().
+  explicit Session(const SessionConfig* config);
+  // Keeps its own copy. REQUIRES: !config.ehlo_name.empty().
   explicit Session(SessionConfig config);
 
   Session(const Session&) = delete;
@@ -228,7 +236,9 @@ class Session {
   void RecordAnomaly(Anomaly::Kind kind, absl::string_view bytes,
                      absl::optional<Phase> phase = absl::nullopt);
 
-  SessionConfig config_;
+  std::unique_ptr<const SessionConfig>
+      owned_;                    // set by the copying constructor
+  const SessionConfig* config_;  // never null
   ReplyParser parser_;
   Phase phase_ = Phase::kConnect;
   absl::Time started_;

@@ -254,7 +254,9 @@ struct Outcome {
 // event arrive at the same time. Like an engine, stops feeding once the
 // session is done.
 Outcome Drive(const Scenario& scenario, const Chunker& chunker) {
-  Session session(scenario.config);
+  // Borrowing the configuration, as the engine does; the single tests below
+  // use the copying constructor.
+  Session session(&scenario.config);
   Outcome run;
   absl::Time now = At(0);
   session.Start(now);
