@@ -5,7 +5,10 @@
 namespace smtpscan::engine {
 
 TimerWheel::TimerWheel(absl::Time start, absl::Duration tick)
-    : start_(start), tick_(tick) {
+    : start_(start),
+      tick_(tick),
+      tick_ns_(static_cast<uint64_t>(
+          std::max<int64_t>(1, absl::ToInt64Nanoseconds(tick)))) {
   for (TimerNode& head : slots_) {
     head.prev = &head;
     head.next = &head;
@@ -14,8 +17,12 @@ TimerWheel::TimerWheel(absl::Time start, absl::Duration tick)
 
 uint64_t TimerWheel::TickOf(absl::Time t) const {
   if (t <= start_) return 0;
-  // Round up: a deadline never fires early.
-  return static_cast<uint64_t>(absl::Ceil(t - start_, tick_) / tick_);
+  // Round up: a deadline never fires early. In integer nanoseconds: the
+  // general absl::Duration division costs a hundred instructions, and this
+  // runs for every phase of every connection. (Saturates after 292 years.)
+  const uint64_t ns =
+      static_cast<uint64_t>(absl::ToInt64Nanoseconds(t - start_));
+  return (ns + tick_ns_ - 1) / tick_ns_;
 }
 
 void TimerWheel::Unlink(TimerNode* node) {
@@ -57,7 +64,10 @@ void TimerWheel::Advance(absl::Time now,
   // are due: process up to and including it. A long pause is bounded to
   // one revolution plus the tick itself: every slot is visited once.
   const uint64_t target =
-      now < start_ ? 0 : static_cast<uint64_t>((now - start_) / tick_);
+      now < start_
+          ? 0
+          : static_cast<uint64_t>(absl::ToInt64Nanoseconds(now - start_)) /
+                tick_ns_;
   if (target >= current_ + kSlots) current_ = target - kSlots + 1;
   advancing_ = true;
   while (current_ <= target) {

@@ -62,6 +62,7 @@ class TimerWheel {
 
   absl::Time start_;
   absl::Duration tick_;
+  uint64_t tick_ns_;      // tick_ in nanoseconds, at least 1
   uint64_t current_ = 0;  // every tick before this one has been processed
   bool advancing_ = false;
   size_t armed_ = 0;
