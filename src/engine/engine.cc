@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -94,10 +95,15 @@ struct Connection {
   uint32_t slot = 0;
   uint32_t generation = 0;
   int fd = -1;
-  int inflight = 0;  // submitted operations whose completion is pending
+  // Submitted operations whose last completion is pending (an armed
+  // multishot receive counts once, until its final completion).
+  int inflight = 0;
   bool recv_armed = false;
   bool send_inflight = false;
   bool closing = false;
+  // The conversation ended with QUIT and its reply; the result has been
+  // handed over and the connection waits for the server to close first.
+  bool draining = false;
   smtp::Phase timed_phase = smtp::Phase::kDone;  // phase the timer is for
   Probe probe;
   absl::Time started_at;
@@ -141,6 +147,8 @@ class Engine::Impl {
   void SubmitSend(Connection& c);
   void ArmDeadline(Connection& c, absl::Time now);
   void Close(Connection& c);
+  void Drain(Connection& c, absl::Time now);
+  void Deliver(Connection& c);
   void Release(Connection& c);
   void ReturnBuffer(uint16_t id);
   void AddressDone(const Probe& probe);
@@ -316,7 +324,7 @@ void Engine::Impl::Start(Probe probe, absl::Time now) {
   c.probe = std::move(probe);
   c.started_at = now;
   c.session_deadline = now + options_.deadlines.session;
-  c.session.emplace(*c.probe.config);
+  c.session.emplace(c.probe.config);
   c.session->Start(now);
   c.timed_phase = smtp::Phase::kDone;
   ++open_;
@@ -372,8 +380,13 @@ void Engine::Impl::ArmDeadline(Connection& c, absl::Time now) {
 void Engine::Impl::ArmRecv(Connection& c) {
   if (c.recv_armed || c.closing) return;
   io_uring_sqe* sqe = GetSqe();
-  io_uring_prep_recv(sqe, c.fd, nullptr,
-                     static_cast<unsigned>(options_.receive_buffer_bytes), 0);
+  io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
+  // Multishot: armed once, it completes for every arrival (with
+  // IORING_CQE_F_MORE while it stays armed) until EOF, an error, a cancel or
+  // an empty buffer ring (-ENOBUFS, re-armed from recv_retry_). It is armed
+  // right after the connect, when the server has had no time to speak, so
+  // it waits for readiness before its first attempt (kernel 5.19).
+  sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = kBufferGroup;
   io_uring_sqe_set_data64(sqe, Pack(c.slot, c.generation, Op::kRecv));
@@ -412,7 +425,11 @@ void Engine::Impl::Apply(Connection& c, smtp::Action action, absl::Time now) {
             now);
       return;
     case smtp::Action::Kind::kClose:
-      Close(c);
+      if (c.session->result().quit.has_value() && !c.closing) {
+        Drain(c, now);
+      } else {
+        Close(c);
+      }
       return;
   }
 }
@@ -432,23 +449,41 @@ void Engine::Impl::Close(Connection& c) {
   ++c.inflight;
 }
 
-void Engine::Impl::Release(Connection& c) {
-  if (c.fd >= 0) close(c.fd);
-  c.fd = -1;
+// RFC 5321 §4.1.1.10: after its reply to QUIT the server closes the
+// connection. Waiting for that close, rather than closing at the same time,
+// leaves the TIME_WAIT state with the server, where TCP puts it for the side
+// that closes first: the scanner then keeps no state for a finished
+// conversation, without resetting the connection.
+void Engine::Impl::Drain(Connection& c, absl::Time now) {
+  c.draining = true;
+  Deliver(c);
+  ArmRecv(c);
+  wheel_.Arm(&c.timer,
+             std::min(now + options_.deadlines.peer_close, c.session_deadline));
+}
+
+void Engine::Impl::Deliver(Connection& c) {
+  if (!c.session.has_value()) return;
   ProbeOutcome outcome;
   outcome.id = c.probe.id;
   outcome.started_at = c.started_at;
   outcome.session = c.session->TakeResult();
   c.session.reset();
+  done_(std::move(outcome));
+}
+
+void Engine::Impl::Release(Connection& c) {
+  if (c.fd >= 0) close(c.fd);
+  c.fd = -1;
+  Deliver(c);
   c.out.clear();
   c.queued.clear();
   c.out_sent = 0;
-  c.recv_armed = c.send_inflight = c.closing = false;
+  c.recv_armed = c.send_inflight = c.closing = c.draining = false;
   const Probe probe = std::move(c.probe);
   free_.push_back(c.slot);
   --open_;
   AddressDone(probe);
-  done_(std::move(outcome));
 }
 
 void Engine::Impl::ReturnBuffer(uint16_t id) {
@@ -472,10 +507,12 @@ void Engine::Impl::HandleCompletion(const io_uring_cqe* cqe, absl::Time now) {
     return;
   }
   Connection& c = *conns_[slot];
-  --c.inflight;
+  const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+  if (!more) --c.inflight;
   switch (OpOf(data)) {
     case Op::kConnect:
       if (c.closing) break;
+      assert(!c.draining);
       if (res == 0) {
         Apply(c, c.session->OnConnected(now), now);
       } else {
@@ -483,7 +520,14 @@ void Engine::Impl::HandleCompletion(const io_uring_cqe* cqe, absl::Time now) {
       }
       break;
     case Op::kRecv:
-      c.recv_armed = false;
+      c.recv_armed = more;
+      if (c.draining && !c.closing) {
+        // Bytes after the reply to QUIT are not read; anything but the
+        // close ends the wait too.
+        if (has_buffer) ReturnBuffer(buffer_id);
+        Close(c);
+        break;
+      }
       if (has_buffer) {
         smtp::Action action{};
         if (!c.closing && res > 0) {
@@ -568,7 +612,11 @@ absl::Status Engine::Impl::Run(absl::FunctionRef<bool()> feed,
 
     wheel_.Advance(now, [&](TimerNode* node) {
       Connection& c = *reinterpret_cast<Connection*>(node);
-      Apply(c, c.session->OnDeadline(now), now);
+      if (c.draining) {
+        Close(c);
+      } else {
+        Apply(c, c.session->OnDeadline(now), now);
+      }
     });
     after_batch();
     if (!recv_retry_.empty()) {
@@ -576,7 +624,7 @@ absl::Status Engine::Impl::Run(absl::FunctionRef<bool()> feed,
       retry.swap(recv_retry_);
       for (uint32_t slot : retry) {
         Connection& c = *conns_[slot];
-        if (c.session.has_value() && !c.closing) ArmRecv(c);
+        if ((c.session.has_value() || c.draining) && !c.closing) ArmRecv(c);
       }
     }
   }

@@ -116,7 +116,10 @@ Next AnswerPostfix(const Mode& mode, const Peer& peer, std::string_view verb,
   }
   if (EqualsIgnoreCase(verb, "QUIT")) {
     AppendLine(out, fast ? "221 Bye" : "221 2.0.0 Bye");
-    return Next::kClose;
+    // RFC 5321 §4.1.1.10 says the server closes after 221; this mode does
+    // not, to show that the client then closes after a while itself.
+    return mode.kind == ModeKind::kHoldAfterQuit ? Next::kContinue
+                                                 : Next::kClose;
   }
   if (EqualsIgnoreCase(verb, "STARTTLS")) {
     AppendLine(out, "454 4.7.0 TLS not available due to local problem");
@@ -231,6 +234,7 @@ std::optional<Mode> ParseMode(std::string_view text) {
       {"slow", ModeKind::kSlow},
       {"close-after-greeting", ModeKind::kCloseAfterGreeting},
       {"starttls-454", ModeKind::kStarttls454},
+      {"hold-after-quit", ModeKind::kHoldAfterQuit},
   };
   Mode mode;
   mode.name = std::string(text);
@@ -262,6 +266,7 @@ Opening MakeOpening(const Mode& mode, const Peer& peer) {
   switch (mode.kind) {
     case ModeKind::kPostfix:
     case ModeKind::kStarttls454:
+    case ModeKind::kHoldAfterQuit:
     case ModeKind::kResetMidReply:
     case ModeKind::kEndlessReply:
       o.immediate = PostfixGreeting(peer);

@@ -31,6 +31,7 @@ enum class ModeKind {
   kSlow,
   kCloseAfterGreeting,
   kStarttls454,
+  kHoldAfterQuit,
 };
 
 struct Mode {
