@@ -2,6 +2,7 @@
 
 #include <liburing.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -26,7 +27,14 @@ namespace {
 // What a completion belongs to. user_data packs slot, generation and op so
 // that a completion can never be mistaken for one of an earlier connection
 // that used the same slot.
-enum class Op : uint8_t { kConnect = 1, kRecv, kSend, kCancel };
+enum class Op : uint8_t {
+  kConnect = 1,
+  kRecv,
+  kSend,
+  kCancel,
+  kPoll,        // a watched foreign descriptor (slot = watch index)
+  kPollRemove,  // the removal of such a poll; its completion is ignored
+};
 
 uint64_t Pack(uint32_t slot, uint32_t generation, Op op) {
   return (uint64_t{slot} << 32) | (uint64_t{generation & 0xffffff} << 8) |
@@ -116,6 +124,15 @@ struct Connection {
 
 static_assert(offsetof(Connection, timer) == 0);
 
+// A foreign descriptor watched for the caller (Engine::WatchFd).
+struct Watch {
+  int fd = -1;
+  uint32_t events = 0;
+  uint32_t generation = 0;  // 24 bits used; part of the handle
+  bool active = false;
+  Engine::FdCallback ready;
+};
+
 class Engine::Impl {
  public:
   Impl(EngineOptions options, ResultCallback done)
@@ -135,7 +152,10 @@ class Engine::Impl {
   bool Accepting() const { return queued_ < options_.concurrency; }
   void Submit(Probe probe);
   absl::Status Run(absl::FunctionRef<bool()> feed,
-                   absl::FunctionRef<void()> after_batch);
+                   absl::FunctionRef<void()> after_batch,
+                   absl::FunctionRef<bool()> finished);
+  uint64_t WatchFd(int fd, uint32_t events, FdCallback ready);
+  void UnwatchFd(uint64_t handle);
 
  private:
   io_uring_sqe* GetSqe();
@@ -151,6 +171,8 @@ class Engine::Impl {
   void Deliver(Connection& c);
   void Release(Connection& c);
   void ReturnBuffer(uint16_t id);
+  void ArmPoll(uint32_t index);
+  void HandlePoll(const io_uring_cqe* cqe);
   void AddressDone(const Probe& probe);
   bool TakeToken(absl::Time now);
 
@@ -175,6 +197,10 @@ class Engine::Impl {
   absl::flat_hash_map<AddressKey, std::vector<Probe>> waiting_;
   size_t queued_ = 0;                 // submitted, not yet started
   std::vector<uint32_t> recv_retry_;  // slots whose receive found no buffer
+  // Watched foreign descriptors; boxed so that a callback that adds a watch
+  // cannot move the one being called.
+  std::vector<std::unique_ptr<Watch>> watches_;
+  std::vector<uint32_t> free_watches_;
   double tokens_ = 0;
   absl::Time refilled_;
 };
@@ -495,8 +521,77 @@ void Engine::Impl::ReturnBuffer(uint16_t id) {
   io_uring_buf_ring_advance(buf_ring_, 1);
 }
 
+uint64_t Engine::Impl::WatchFd(int fd, uint32_t events, FdCallback ready) {
+  uint32_t index;
+  if (!free_watches_.empty()) {
+    index = free_watches_.back();
+    free_watches_.pop_back();
+  } else {
+    index = static_cast<uint32_t>(watches_.size());
+    watches_.push_back(std::make_unique<Watch>());
+  }
+  Watch& w = *watches_[index];
+  w.generation = (w.generation + 1) & 0xffffff;
+  w.fd = fd;
+  w.events = events;
+  w.active = true;
+  w.ready = std::move(ready);
+  ArmPoll(index);
+  return (uint64_t{index} << 32) | w.generation;
+}
+
+void Engine::Impl::ArmPoll(uint32_t index) {
+  const Watch& w = *watches_[index];
+  io_uring_sqe* sqe = GetSqe();
+  io_uring_prep_poll_multishot(sqe, w.fd, w.events);
+  io_uring_sqe_set_data64(sqe, Pack(index, w.generation, Op::kPoll));
+}
+
+void Engine::Impl::UnwatchFd(uint64_t handle) {
+  const uint32_t index = static_cast<uint32_t>(handle >> 32);
+  const uint32_t generation = static_cast<uint32_t>(handle);
+  if (index >= watches_.size()) return;
+  Watch& w = *watches_[index];
+  if (!w.active || w.generation != generation) return;
+  w.active = false;
+  w.ready = nullptr;
+  io_uring_sqe* sqe = GetSqe();
+  io_uring_prep_poll_remove(sqe, Pack(index, generation, Op::kPoll));
+  io_uring_sqe_set_data64(sqe, Pack(index, generation, Op::kPollRemove));
+  // The index may serve a new watch at once: its next generation keeps the
+  // old poll's late completions apart.
+  free_watches_.push_back(index);
+}
+
+void Engine::Impl::HandlePoll(const io_uring_cqe* cqe) {
+  const uint32_t index = SlotOf(cqe->user_data);
+  const uint32_t generation = GenerationOf(cqe->user_data);
+  auto current = [&] {
+    return index < watches_.size() && watches_[index]->active &&
+           watches_[index]->generation == generation;
+  };
+  if (!current()) return;
+  const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+  const uint32_t events =
+      cqe->res >= 0 ? static_cast<uint32_t>(cqe->res) : uint32_t{POLLERR};
+  // Called from a moved-out copy: the callback may unwatch this descriptor
+  // (destroying the stored callback) or watch another.
+  FdCallback ready = std::move(watches_[index]->ready);
+  ready(events);
+  if (!current()) return;
+  watches_[index]->ready = std::move(ready);
+  // A multishot poll ends on an error or when the kernel drops it (for
+  // example on CQ pressure): re-arm it unless it failed.
+  if (!more && cqe->res >= 0) ArmPoll(index);
+}
+
 void Engine::Impl::HandleCompletion(const io_uring_cqe* cqe, absl::Time now) {
   const uint64_t data = cqe->user_data;
+  if (OpOf(data) == Op::kPoll) {
+    HandlePoll(cqe);
+    return;
+  }
+  if (OpOf(data) == Op::kPollRemove) return;
   const int res = cqe->res;
   const bool has_buffer = (cqe->flags & IORING_CQE_F_BUFFER) != 0;
   const uint16_t buffer_id =
@@ -568,19 +663,25 @@ void Engine::Impl::HandleCompletion(const io_uring_cqe* cqe, absl::Time now) {
       }
       break;
     case Op::kCancel:
+    case Op::kPoll:  // handled above
+    case Op::kPollRemove:
       break;
   }
   if (c.closing && c.inflight == 0) Release(c);
 }
 
 absl::Status Engine::Impl::Run(absl::FunctionRef<bool()> feed,
-                               absl::FunctionRef<void()> after_batch) {
-  bool more = true;
+                               absl::FunctionRef<void()> after_batch,
+                               absl::FunctionRef<bool()> finished) {
   while (true) {
     absl::Time now = absl::Now();
-    while (more && Accepting()) more = feed();
+    bool fed = true;
+    while (Accepting() && (fed = feed())) {
+    }
     StartReady(now);
-    if (!more && open_ == 0 && queued_ == 0) return absl::OkStatus();
+    if (!fed && open_ == 0 && queued_ == 0 && finished()) {
+      return absl::OkStatus();
+    }
 
     absl::Time wake = wheel_.NextExpiry(now + kMaxWait);
     if (!ready_.empty() && open_ < options_.concurrency && options_.rate > 0) {
@@ -643,9 +744,14 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineOptions options,
 bool Engine::Accepting() const { return impl_->Accepting(); }
 void Engine::Submit(Probe probe) { impl_->Submit(std::move(probe)); }
 absl::Status Engine::Run(absl::FunctionRef<bool()> feed,
-                         absl::FunctionRef<void()> after_batch) {
-  return impl_->Run(feed, after_batch);
+                         absl::FunctionRef<void()> after_batch,
+                         absl::FunctionRef<bool()> finished) {
+  return impl_->Run(feed, after_batch, finished);
 }
+uint64_t Engine::WatchFd(int fd, uint32_t events, FdCallback ready) {
+  return impl_->WatchFd(fd, events, std::move(ready));
+}
+void Engine::UnwatchFd(uint64_t handle) { impl_->UnwatchFd(handle); }
 
 size_t MaxConcurrencyForFileLimit(size_t reserve) {
   rlimit limit{};

@@ -119,15 +119,29 @@ class Engine {
   // the per-address limit allow. REQUIRES: probe.config != nullptr.
   void Submit(Probe probe);
 
-  // Runs until `feed` returns false and every probe has finished. `feed`
-  // is called whenever Accepting() is true; it submits probes and returns
-  // false once it has no more. Results arrive through the callback given to
-  // Create, from inside Run. `after_batch` runs after each batch of
-  // completions, at least every 100 ms (for time-based work such as
-  // flushing output).
+  // Runs until `finished` returns true and every probe has finished. `feed`
+  // is called whenever Accepting() is true; it submits probes (or starts
+  // work that will submit them later, such as DNS queries) and returns
+  // false when it has nothing more for now. Results arrive through the
+  // callback given to Create, from inside Run. `after_batch` runs after
+  // each batch of completions, at least every 100 ms (for time-based work
+  // such as flushing output or a resolver's timeouts). `finished` says the
+  // caller will submit nothing more; by default, once `feed` returned false.
   absl::Status Run(
       absl::FunctionRef<bool()> feed,
-      absl::FunctionRef<void()> after_batch = [] {});
+      absl::FunctionRef<void()> after_batch = [] {},
+      absl::FunctionRef<bool()> finished = [] { return true; });
+
+  // Watches a descriptor that is not the engine's own (a resolver's
+  // socket) with a multishot poll on the ring: `ready` gets the poll
+  // events (POLLIN, POLLOUT, POLLERR, POLLHUP) each time it is ready, from
+  // inside Run, until UnwatchFd. `events` is POLLIN and/or POLLOUT. Returns
+  // a handle; a handle is never reused, so a late completion for a removed
+  // watch is dropped even if the descriptor number was reused (c-ares
+  // closes and reopens sockets; ENGINEERING.md §3.2).
+  using FdCallback = absl::AnyInvocable<void(uint32_t events)>;
+  uint64_t WatchFd(int fd, uint32_t events, FdCallback ready);
+  void UnwatchFd(uint64_t handle);
 
  private:
   class Impl;
