@@ -229,6 +229,7 @@ void NdjsonWriter::Write(const DomainRecord& record, std::string* out) {
   s.Key("dns");
   s.json.StartObject();
   if (!record.mx_dns_status.empty()) s.Str("mx_status", record.mx_dns_status);
+  if (!record.mx_canonical.empty()) s.Str("cname", record.mx_canonical);
   s.Bool("null_mx", record.null_mx);
   s.Bool("implicit_mx", record.implicit_mx);
   s.Key("mx");
@@ -237,13 +238,35 @@ void NdjsonWriter::Write(const DomainRecord& record, std::string* out) {
     s.json.StartObject();
     s.Str("name", host.name);
     s.Uint("preference", host.preference);
-    if (!host.dns_status.empty()) s.Str("dns_status", host.dns_status);
+    if (!host.invalid.empty()) s.Str("invalid", host.invalid);
+    if (!host.a_status.empty()) s.Str("a_status", host.a_status);
+    if (!host.aaaa_status.empty()) s.Str("aaaa_status", host.aaaa_status);
     s.Strings("addresses", host.addresses);
-    if (host.via_cname) s.Bool("via_cname", true);
+    if (host.via_cname) {
+      s.Bool("via_cname", true);
+      s.Str("canonical", host.canonical);
+    }
     s.json.EndObject();
   }
   s.json.EndArray();
+  if (record.mx_discarded > 0) s.Uint("mx_discarded", record.mx_discarded);
   s.json.EndObject();
+  if (!record.policies.empty()) {
+    s.Key("policy");
+    s.json.StartObject();
+    for (const PolicyResult& p : record.policies) {
+      s.Key(p.kind);
+      s.json.StartObject();
+      s.Str("name", p.name);
+      s.Str("dns_status", p.dns_status);
+      s.Strings("records", p.records);
+      s.Bool("valid", p.valid);
+      if (!p.error.empty()) s.Str("error", p.error);
+      if (!p.value.empty()) s.Str("value", p.value);
+      s.json.EndObject();
+    }
+    s.json.EndObject();
+  }
   s.Probes(record.probes, options_);
   s.End(out);
 }

@@ -69,11 +69,31 @@ ProbeSummary SummarizeProbes(absl::Span<const ProbeResult> probes);
 
 // One mail server of a domain and what DNS said about it.
 struct MxHost {
-  std::string name;  // A-label form, lower case, no trailing dot
+  std::string name;  // lower case, no trailing dot; "." for a null MX target
   uint16_t preference = 0;
-  std::string dns_status;  // of its A/AAAA lookups: "NOERROR", "NXDOMAIN", ...
-  std::vector<std::string> addresses;
+  // Of its A and AAAA lookups: "NOERROR", "NODATA", "NXDOMAIN", "SERVFAIL",
+  // "REFUSED", "TIMEOUT", "ERROR"; empty when not looked up (-4/-6, or the
+  // host is invalid).
+  std::string a_status;
+  std::string aaaa_status;
+  std::vector<std::string> addresses;  // IPv4 first, each in answer order
   bool via_cname = false;  // the name was an alias (RFC 5321 §5.1 frowns on it)
+  std::string canonical;   // what the alias led to, when via_cname
+  // Why the host was not looked up: "address-literal" (an MX target
+  // written as an IP address, RFC 5321 §5.1), "null-mx-among-others" (a
+  // "." target next to other MX records, RFC 7505 §3). Empty when valid.
+  std::string invalid;
+};
+
+// A mail policy TXT record of a domain (dns/policy.h).
+struct PolicyResult {
+  std::string kind;        // "spf", "dmarc", "mta_sts", "tls_rpt"
+  std::string name;        // the name queried, e.g. "_dmarc.example.com"
+  std::string dns_status;  // of the TXT lookup
+  std::vector<std::string> records;  // those with the kind's version tag
+  bool valid = false;
+  std::string error;
+  std::string value;  // SPF's final all, DMARC p=, MTA-STS id, TLS-RPT rua
 };
 
 // A line that was an email domain.
@@ -85,9 +105,15 @@ struct DomainRecord {
   ScanStatus status = ScanStatus::kSuccess;
   std::string status_detail;
   std::string mx_dns_status;  // of the MX lookup: "NOERROR", "NXDOMAIN", ...
+  // The name the MX records belong to when the domain is an alias (CNAME).
+  std::string mx_canonical;
   bool null_mx = false;       // "MX 0 ." (RFC 7505): accepts no mail
   bool implicit_mx = false;   // no MX records: the domain's own addresses
-  std::vector<MxHost> mx;     // in preference order
+  std::vector<MxHost> mx;     // in preference order (stable for equal ones)
+  uint32_t mx_discarded = 0;  // MX records beyond --max-mx, not used
+  std::vector<PolicyResult> policies;  // empty with --no-policy
+  // One per (MX host, address, port), in MX preference order, then address
+  // order, then port order.
   std::vector<ProbeResult> probes;
 };
 

@@ -23,6 +23,7 @@ constexpr std::array<absl::string_view, kScanStatusCount> kNames = {
     "tls-timeout",
     "blocked",
     "dns-error",
+    "null-mx",
     "invalid-input",
 };
 static_assert(kNames.back() == "invalid-input",

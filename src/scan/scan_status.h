@@ -34,6 +34,7 @@ enum class ScanStatus : uint8_t {
   kTlsTimeout,         // the TLS handshake did not complete in time
   kBlocked,            // address not allowed (reserved range, blocklist)
   kDnsError,           // the name could not be resolved to any address
+  kNullMx,             // the domain's MX is "0 ." (RFC 7505): no mail
   kInvalidInput,       // the input line could not be parsed
 };
 

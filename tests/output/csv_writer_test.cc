@@ -399,8 +399,8 @@ TEST(CsvWriterTest, DomainWithoutProbesGivesOneRow) {
   EXPECT_EQ(c.at("line"), "4");
   EXPECT_EQ(c.at("kind"), "domain");
   EXPECT_EQ(c.at("domain"), "nomail.example");
-  EXPECT_EQ(c.at("status"), "dns-error");
-  EXPECT_EQ(c.at("status_detail"), "null-mx");
+  EXPECT_EQ(c.at("status"), "null-mx");
+  EXPECT_EQ(c.at("status_detail"), "");
   for (const char* empty :
        {"mx_host", "mx_preference", "address", "port", "tls_mode",
         "probe_status", "tls_established", "anomaly_count", "started_at"}) {

@@ -499,14 +499,14 @@ TEST(NdjsonWriterTest, DomainRecord) {
   ASSERT_EQ(j["dns"]["mx"].size(), 3u);
   EXPECT_EQ(j["dns"]["mx"][0],
             Json::parse(R"({"name":"mx1.example.com","preference":10,
-                "dns_status":"NOERROR","addresses":["192.0.2.25"]})"));
+                "a_status":"NOERROR","addresses":["192.0.2.25"]})"));
   EXPECT_THAT(Keys(j["dns"]["mx"][1]),
-              ElementsAre("name", "preference", "dns_status", "addresses",
-                          "via_cname"));
+              ElementsAre("name", "preference", "a_status", "addresses",
+                          "via_cname", "canonical"));
   EXPECT_EQ(j["dns"]["mx"][1]["via_cname"], true);
   EXPECT_EQ(j["dns"]["mx"][2],
             Json::parse(R"({"name":"mx3.example.com","preference":30,
-                "dns_status":"NXDOMAIN","addresses":[]})"));
+                "a_status":"NXDOMAIN","addresses":[]})"));
 }
 
 TEST(NdjsonWriterTest, DomainProbesAreProbeObjects) {
@@ -528,9 +528,8 @@ TEST(NdjsonWriterTest, DomainProbesAreProbeObjects) {
 TEST(NdjsonWriterTest, NullMxDomainOmitsEmptyFields) {
   Json j = WriteOne(NullMxDomainRecord());
   EXPECT_THAT(Keys(j), ElementsAre("line", "input", "kind", "domain", "status",
-                                   "status_detail", "dns", "probes"));
-  EXPECT_EQ(j["status"], "dns-error");
-  EXPECT_EQ(j["status_detail"], "null-mx");
+                                   "dns", "probes"));
+  EXPECT_EQ(j["status"], "null-mx");
   EXPECT_EQ(j["dns"], Json::parse(R"({"mx_status":"NOERROR","null_mx":true,
                                       "implicit_mx":false,"mx":[]})"));
   EXPECT_EQ(j["probes"], Json::array());

@@ -32,6 +32,7 @@ constexpr std::pair<ScanStatus, absl::string_view> kReleased[] = {
     {ScanStatus::kTlsTimeout, "tls-timeout"},
     {ScanStatus::kBlocked, "blocked"},
     {ScanStatus::kDnsError, "dns-error"},
+    {ScanStatus::kNullMx, "null-mx"},
     {ScanStatus::kInvalidInput, "invalid-input"},
 };
 
