@@ -19,9 +19,12 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/app.h"
+#include "dns/name.h"
+#include "dns/resolver.h"
 #include "engine/engine.h"
 #include "output/writer.h"
 #include "scan/address_policy.h"
+#include "scan/domain_scan.h"
 #include "scan/target.h"
 #include "scan/target_reader.h"
 
@@ -33,6 +36,12 @@ namespace {
 // another program still streams, and an interrupted one loses little.
 constexpr size_t kFlushBytes = 64 << 10;
 constexpr absl::Duration kFlushInterval = absl::Milliseconds(250);
+// How often the resolver gets to expire queries (c-ares does not say when
+// a query times out: the loop must ask, ENGINEERING.md §3.2).
+constexpr absl::Duration kDnsTick = absl::Milliseconds(50);
+// Engine probe ids: address lines use (line << 16 | port index); probes of
+// domain mode carry this bit and the planner's probe id.
+constexpr uint64_t kDomainProbe = uint64_t{1} << 63;
 
 // "30s", "500ms", "2m" (absl::ParseDuration), or a bare number of seconds.
 absl::StatusOr<absl::Duration> ParseTimeout(const std::string& flag,
@@ -85,6 +94,29 @@ struct PendingRecord {
   size_t remaining = 0;
 };
 
+// The resolver's sockets, watched by polls on the engine's ring.
+class EnginePoller final : public dns::Poller {
+ public:
+  explicit EnginePoller(engine::Engine* engine) : engine_(engine) {}
+  uint64_t Watch(int fd, uint32_t events,
+                 absl::AnyInvocable<void(uint32_t)> ready) override {
+    return engine_->WatchFd(fd, events, std::move(ready));
+  }
+  void Unwatch(uint64_t handle) override { engine_->UnwatchFd(handle); }
+
+ private:
+  engine::Engine* engine_;
+};
+
+// Whether a line that is not a valid address target was meant as one (so
+// its error should be the address parser's) rather than as a domain.
+bool LooksLikeAddress(absl::string_view text) {
+  text = text.substr(0, text.find(','));
+  return text.find_first_of(":[]") != absl::string_view::npos ||
+         (!text.empty() &&
+          text.find_first_not_of("0123456789.") == absl::string_view::npos);
+}
+
 class Scan {
  public:
   Scan(const ScanOptions& options) : options_(options) {}
@@ -98,7 +130,17 @@ class Scan {
                      port) != implicit_tls_ports_.end();
   }
   void Finished(engine::ProbeOutcome outcome);
+  // Sets up the resolver and the planner at the first domain line.
+  absl::Status StartDomainMode();
+  void SubmitDomainProbe(uint64_t id, const dns::Address& address,
+                         uint16_t port);
+  // True once the input is read and every domain's record is out.
+  bool AllFed() const {
+    return input_done_ &&
+           (domains_ == nullptr || domains_->domains_in_progress() == 0);
+  }
   void Emit(const output::AddressRecord& record);
+  void Emit(const output::DomainRecord& record);
   void Emit(const output::InvalidInputRecord& record);
   void Flush(bool force);
   int Fail(absl::string_view message);
@@ -112,6 +154,16 @@ class Scan {
   std::unique_ptr<scan::TargetReader> reader_;
   std::unique_ptr<output::RecordWriter> writer_;
   std::unique_ptr<engine::Engine> engine_;
+  // Domain mode (declared after the engine: destroyed before it).
+  absl::Duration dns_timeout_;
+  std::unique_ptr<EnginePoller> poller_;
+  std::unique_ptr<dns::Resolver> resolver_;
+  std::unique_ptr<scan::DomainScan> domains_;
+  // Address and port text of each domain-mode probe in flight.
+  absl::flat_hash_map<uint64_t, std::pair<std::string, uint16_t>>
+      domain_probes_;
+  absl::Time dns_ticked_ = absl::Now();
+  bool input_done_ = false;
   int in_fd_ = -1;
   int out_fd_ = -1;
   std::string out_;
@@ -137,9 +189,10 @@ int Scan::Run() {
   auto greeting = ParseTimeout("--greeting-timeout", options_.greeting_timeout);
   auto reply = ParseTimeout("--reply-timeout", options_.reply_timeout);
   auto session = ParseTimeout("--session-timeout", options_.session_timeout);
+  auto dns_timeout = ParseTimeout("--dns-timeout", options_.dns_timeout);
   for (const absl::Status& s :
        {ports.status(), implicit.status(), connect.status(), greeting.status(),
-        reply.status(), session.status()}) {
+        reply.status(), session.status(), dns_timeout.status()}) {
     if (!s.ok()) {
       std::cerr << "smtpscan: " << s.message() << " (see smtpscan --help)\n";
       return kExitUsage;
@@ -147,6 +200,7 @@ int Scan::Run() {
   }
   ports_ = *ports;
   implicit_tls_ports_ = *implicit;
+  dns_timeout_ = *dns_timeout;
 
   engine::EngineOptions engine_options;
   engine_options.concurrency = options_.concurrency;
@@ -230,8 +284,16 @@ int Scan::Run() {
 
   const absl::Time start = absl::Now();
   writer_->WriteHeader(&out_);
-  const absl::Status run = engine_->Run([this] { return Feed(); },
-                                        [this] { Flush(/*force=*/false); });
+  const absl::Status run = engine_->Run(
+      [this] { return Feed(); },
+      [this] {
+        Flush(/*force=*/false);
+        if (resolver_ != nullptr && absl::Now() - dns_ticked_ >= kDnsTick) {
+          dns_ticked_ = absl::Now();
+          resolver_->Tick();
+        }
+      },
+      [this] { return AllFed(); });
   Flush(/*force=*/true);
   if (out_fd_ > 1 && close(out_fd_) != 0 && failure_.ok()) {
     failure_ = absl::DataLossError(
@@ -254,15 +316,68 @@ int Scan::Run() {
   return kExitOk;
 }
 
+absl::Status Scan::StartDomainMode() {
+  dns::ResolverOptions o;
+  o.servers = options_.resolvers;
+  o.timeout = dns_timeout_;
+  o.tries = options_.dns_tries;
+  o.max_inflight = options_.dns_max_inflight;
+  o.rate = options_.dns_rate;
+  poller_ = std::make_unique<EnginePoller>(engine_.get());
+  auto resolver = dns::Resolver::Create(o, poller_.get());
+  if (!resolver.ok()) return resolver.status();
+  resolver_ = *std::move(resolver);
+  scan::DomainScanOptions d;
+  d.ports = ports_;
+  d.implicit_tls_ports = implicit_tls_ports_;
+  d.plain_tls_mode = output::TlsMode::kNone;  // no STARTTLS until TLS lands
+  d.max_mx = options_.max_mx;
+  d.ipv4 = !options_.ipv6_only;
+  d.ipv6 = !options_.ipv4_only;
+  d.policy = !options_.no_policy;
+  domains_ = std::make_unique<scan::DomainScan>(
+      d, resolver_.get(), policy_.get(),
+      [this](uint64_t id, const dns::Address& address, uint16_t port) {
+        SubmitDomainProbe(id, address, port);
+      },
+      [this](output::DomainRecord record) { Emit(record); });
+  return absl::OkStatus();
+}
+
+void Scan::SubmitDomainProbe(uint64_t id, const dns::Address& address,
+                             uint16_t port) {
+  engine::Probe p;
+  p.id = kDomainProbe | id;
+  const scan::SocketAddress sa =
+      scan::MakeSocketAddress(address.family, address.bytes, port);
+  std::memcpy(&p.address, &sa.storage, sa.length);
+  p.config = IsImplicitTls(port) ? &implicit_tls_ : &plain_;
+  domain_probes_[id] = {scan::FormatIpAddress(address.family, address.bytes),
+                        port};
+  engine_->Submit(p);
+}
+
 bool Scan::Feed() {
-  while (failure_.ok()) {
+  while (failure_.ok() && !input_done_) {
+    // Domains in progress hold DNS queries and probes: take new ones only
+    // while the resolver has room, so memory follows the limits, not the
+    // input.
+    if (domains_ != nullptr &&
+        (domains_->domains_in_progress() >= options_.dns_max_inflight ||
+         resolver_->pending() >= options_.dns_max_inflight)) {
+      return false;
+    }
     absl::StatusOr<absl::optional<scan::InputLine>> next = reader_->Next();
     if (!next.ok()) {
       failure_ = absl::DataLossError(
           absl::StrCat(options_.input, ": ", next.status().message()));
+      input_done_ = true;
       return false;
     }
-    if (!next->has_value()) return false;
+    if (!next->has_value()) {
+      input_done_ = true;
+      return false;
+    }
     scan::InputLine& line = **next;
     if (line.too_long) {
       Emit(output::InvalidInputRecord{
@@ -273,6 +388,26 @@ bool Scan::Feed() {
     }
     absl::StatusOr<scan::Target> target =
         scan::ParseTargetLine(line.text, line.number, ports_);
+    if (!target.ok() && !LooksLikeAddress(line.text)) {
+      // A name: an email domain.
+      absl::StatusOr<dns::DomainName> name = dns::ParseDomainName(line.text);
+      if (!name.ok()) {
+        Emit(output::InvalidInputRecord{
+            line.number, std::move(line.text),
+            absl::StrCat("not an address or a domain: ",
+                         name.status().message())});
+        continue;
+      }
+      if (domains_ == nullptr) {
+        if (absl::Status s = StartDomainMode(); !s.ok()) {
+          failure_ = s;
+          input_done_ = true;
+          return false;
+        }
+      }
+      domains_->Add(line.number, std::move(line.text), *std::move(name));
+      return true;
+    }
     if (!target.ok()) {
       Emit(output::InvalidInputRecord{line.number, std::move(line.text),
                                       std::string(target.status().message())});
@@ -309,6 +444,21 @@ bool Scan::Feed() {
 }
 
 void Scan::Finished(engine::ProbeOutcome outcome) {
+  if ((outcome.id & kDomainProbe) != 0) {
+    const uint64_t id = outcome.id & ~kDomainProbe;
+    auto it = domain_probes_.find(id);
+    if (it == domain_probes_.end()) return;  // cannot happen
+    output::ProbeResult result;
+    result.address = std::move(it->second.first);
+    result.port = it->second.second;
+    result.tls_mode = IsImplicitTls(result.port) ? output::TlsMode::kImplicit
+                                                 : output::TlsMode::kNone;
+    result.started_at = outcome.started_at;
+    result.session = std::move(outcome.session);
+    domain_probes_.erase(it);
+    domains_->OnProbeResult(id, std::move(result));
+    return;
+  }
   const uint64_t line = outcome.id >> 16;
   const size_t index = outcome.id & 0xffff;
   auto it = pending_.find(line);
@@ -338,6 +488,13 @@ void Scan::Finished(engine::ProbeOutcome outcome) {
 }
 
 void Scan::Emit(const output::AddressRecord& record) {
+  writer_->Write(record, &out_);
+  ++records_;
+  ++counts_[ScanStatusName(record.status)];
+  Flush(false);
+}
+
+void Scan::Emit(const output::DomainRecord& record) {
   writer_->Write(record, &out_);
   ++records_;
   ++counts_[ScanStatusName(record.status)];
@@ -425,6 +582,35 @@ void AddScanOptions(CLI::App* app, ScanOptions* o) {
   app->add_option("--blocklist", o->blocklists,
                   "File of CIDRs never to connect to (repeatable)")
       ->check(CLI::ExistingFile);
+  app->add_option("--resolver", o->resolvers,
+                  "DNS server for domain lines, IP or IP:PORT ([IPv6]:PORT); "
+                  "repeatable (default: /etc/resolv.conf)");
+  app->add_option("--max-mx", o->max_mx,
+                  "MX records used per domain, lowest preference first")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1000}));
+  auto* v4 = app->add_flag("-4,--ipv4-only", o->ipv4_only,
+                           "Domain lines: look up and probe IPv4 (A) only");
+  auto* v6 = app->add_flag("-6,--ipv6-only", o->ipv6_only,
+                           "Domain lines: look up and probe IPv6 (AAAA) only");
+  v4->excludes(v6);
+  app->add_flag("--no-policy", o->no_policy,
+                "Domain lines: skip the SPF, DMARC, MTA-STS and TLS-RPT "
+                "records");
+  app->add_option("--dns-timeout", o->dns_timeout,
+                  "First try's timeout per DNS query (doubles per retry)")
+      ->capture_default_str();
+  app->add_option("--dns-tries", o->dns_tries, "Tries per DNS query")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10));
+  app->add_option("--dns-max-inflight", o->dns_max_inflight,
+                  "DNS queries sent and not yet answered, at most")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
+  app->add_option("--dns-rate", o->dns_rate,
+                  "DNS queries per second, 0 for no limit")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app->add_flag("--greeting-raw", o->greeting_raw,
                 "NDJSON: add the greeting's exact bytes as base64");
   app->add_flag("--csv-raw-cells", o->csv_raw_cells,

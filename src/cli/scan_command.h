@@ -27,6 +27,16 @@ struct ScanOptions {
   bool force_ehlo_name = false;
   bool allow_private = false;
   std::vector<std::string> blocklists;
+  // Domain mode.
+  std::vector<std::string> resolvers;  // empty: /etc/resolv.conf
+  size_t max_mx = 10;
+  bool ipv4_only = false;
+  bool ipv6_only = false;
+  bool no_policy = false;
+  std::string dns_timeout = "1500ms";
+  int dns_tries = 2;
+  size_t dns_max_inflight = 1000;
+  double dns_rate = 0;
   bool greeting_raw = false;
   bool csv_raw_cells = false;
   bool quiet = false;

@@ -1,0 +1,105 @@
+// Domain mode: from an email domain to its mail servers' probe results.
+//
+// For each domain: MX lookup (RFC 5321 §5.1, RFC 7505), A and AAAA of every
+// MX host, the mail policy TXT records, then one probe per (address, port).
+// Probes are shared: each (address, port) is probed once per run however
+// many domains point at it, and its result is copied into every domain
+// record that needs it (the "dedupe table"). A domain's record is emitted
+// when its last lookup and its last probe are done.
+//
+// Sans-I/O like the session: DNS goes through dns::Lookup (c-ares on the
+// engine's ring in the program, a fake in tests) and probes go out and come
+// back through callbacks.
+#ifndef SMTPSCAN_SCAN_DOMAIN_SCAN_H_
+#define SMTPSCAN_SCAN_DOMAIN_SCAN_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "dns/name.h"
+#include "dns/resolver.h"
+#include "output/record.h"
+#include "scan/address_policy.h"
+
+namespace smtpscan::scan {
+
+struct DomainScanOptions {
+  std::vector<uint16_t> ports = {25};
+  std::vector<uint16_t> implicit_tls_ports = {465};
+  output::TlsMode plain_tls_mode = output::TlsMode::kStartTls;
+  size_t max_mx = 10;  // MX records used per domain, in preference order
+  bool ipv4 = true;    // look up A records (-6 turns it off)
+  bool ipv6 = true;    // look up AAAA records (-4 turns it off)
+  bool policy = true;  // look up SPF, DMARC, MTA-STS and TLS-RPT records
+};
+
+class DomainScan {
+ public:
+  // Starts a probe; its result must come back through OnProbeResult with
+  // the same id, exactly once.
+  using SubmitProbe = absl::AnyInvocable<void(
+      uint64_t id, const dns::Address& address, uint16_t port)>;
+  using EmitRecord = absl::AnyInvocable<void(output::DomainRecord)>;
+
+  // `lookup` and `policy` must outlive the scan.
+  DomainScan(DomainScanOptions options, dns::Lookup* lookup,
+             const AddressPolicy* policy, SubmitProbe submit, EmitRecord emit);
+
+  // Starts work on one input line that is an email domain.
+  void Add(uint64_t line, std::string input, dns::DomainName name);
+
+  // The result of probe `id`: address, port, tls_mode, started_at and the
+  // session; `host` is set per domain here.
+  void OnProbeResult(uint64_t id, output::ProbeResult result);
+
+  size_t domains_in_progress() const { return domains_.size(); }
+  size_t unique_probes() const { return probes_.size(); }
+
+ private:
+  // What a domain waits for.
+  struct Domain {
+    output::DomainRecord record;
+    int lookups = 0;    // DNS answers still to come
+    size_t probes = 0;  // probe results still to come
+    // Per MX host (parallel to record.mx): answers, kept until planning.
+    std::vector<std::vector<dns::Address>> v4, v6;
+  };
+  // One (address, port): probed once, its result shared.
+  struct Probe {
+    std::unique_ptr<output::ProbeResult> result;  // once done
+    struct Waiter {
+      uint64_t domain;
+      uint32_t index;  // in the domain record's probes
+    };
+    std::vector<Waiter> waiters;  // domains waiting for the result
+  };
+  // Family, 16 address bytes, port.
+  using ProbeKey = std::array<uint8_t, 19>;
+
+  void OnMx(uint64_t id, dns::MxAnswer answer);
+  void LookUpHost(uint64_t id, size_t index);
+  void OnAddresses(uint64_t id, size_t index, int family,
+                   dns::AddressAnswer answer);
+  void OnTxt(uint64_t id, size_t kind, dns::TxtAnswer answer);
+  void LookupDone(uint64_t id);
+  void Plan(uint64_t id, Domain& domain);
+  void Finish(uint64_t id);
+
+  DomainScanOptions options_;
+  dns::Lookup* lookup_;
+  const AddressPolicy* policy_;
+  SubmitProbe submit_;
+  EmitRecord emit_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Domain>> domains_;  // by line
+  std::vector<Probe> probes_;                          // by probe id
+  absl::flat_hash_map<ProbeKey, uint64_t> probe_ids_;  // dedupe table
+};
+
+}  // namespace smtpscan::scan
+
+#endif  // SMTPSCAN_SCAN_DOMAIN_SCAN_H_
