@@ -310,8 +310,14 @@ int Scan::Run() {
     std::cerr << "smtpscan: " << records_ << " records in "
               << absl::FormatDuration(
                      absl::Trunc(absl::Now() - start, absl::Milliseconds(1)))
-              << (parts.empty() ? "" : ": ") << absl::StrJoin(parts, ", ")
-              << "\n";
+              << (parts.empty() ? "" : ": ") << absl::StrJoin(parts, ", ");
+    if (domains_ != nullptr) {
+      std::cerr << "; domains: " << domains_->probe_slots()
+                << " probes answered by " << domains_->unique_probes()
+                << " connections, " << resolver_->stats().queries
+                << " DNS queries";
+    }
+    std::cerr << "\n";
   }
   return kExitOk;
 }

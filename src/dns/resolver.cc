@@ -296,7 +296,11 @@ absl::Status Resolver::Impl::Init() {
   static std::once_flag once;
   std::call_once(once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
   ares_options o{};
-  o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_EDNS;  // names are absolute
+  // NOSEARCH: names are absolute. NOCHECKRESP: keep SERVFAIL and REFUSED
+  // answers; otherwise c-ares 1.18 moves on to the next server and, when
+  // none is left, reports ECONNREFUSED ("could not contact DNS servers"),
+  // losing the status the record must show.
+  o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOCHECKRESP | ARES_FLAG_EDNS;
   o.ednspsz = 1232;  // the DNS flag day 2020 size: no IP fragmentation
   o.timeout = static_cast<int>(
       std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.timeout)));

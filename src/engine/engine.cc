@@ -543,7 +543,12 @@ uint64_t Engine::Impl::WatchFd(int fd, uint32_t events, FdCallback ready) {
 void Engine::Impl::ArmPoll(uint32_t index) {
   const Watch& w = *watches_[index];
   io_uring_sqe* sqe = GetSqe();
-  io_uring_prep_poll_multishot(sqe, w.fd, w.events);
+  // One-shot, re-armed after each callback: arming checks the current state,
+  // which makes the watch level-triggered. c-ares needs that: it reads a TCP
+  // answer's length prefix and its body in separate calls and expects to be
+  // told again while bytes remain (a multishot poll, edge-triggered, left a
+  // truncated-then-TCP answer waiting forever).
+  io_uring_prep_poll_add(sqe, w.fd, w.events);
   io_uring_sqe_set_data64(sqe, Pack(index, w.generation, Op::kPoll));
 }
 
@@ -571,7 +576,6 @@ void Engine::Impl::HandlePoll(const io_uring_cqe* cqe) {
            watches_[index]->generation == generation;
   };
   if (!current()) return;
-  const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
   const uint32_t events =
       cqe->res >= 0 ? static_cast<uint32_t>(cqe->res) : uint32_t{POLLERR};
   // Called from a moved-out copy: the callback may unwatch this descriptor
@@ -580,9 +584,7 @@ void Engine::Impl::HandlePoll(const io_uring_cqe* cqe) {
   ready(events);
   if (!current()) return;
   watches_[index]->ready = std::move(ready);
-  // A multishot poll ends on an error or when the kernel drops it (for
-  // example on CQ pressure): re-arm it unless it failed.
-  if (!more && cqe->res >= 0) ArmPoll(index);
+  if (cqe->res >= 0) ArmPoll(index);  // a failed poll is not retried
 }
 
 void Engine::Impl::HandleCompletion(const io_uring_cqe* cqe, absl::Time now) {

@@ -133,12 +133,13 @@ class Engine {
       absl::FunctionRef<bool()> finished = [] { return true; });
 
   // Watches a descriptor that is not the engine's own (a resolver's
-  // socket) with a multishot poll on the ring: `ready` gets the poll
-  // events (POLLIN, POLLOUT, POLLERR, POLLHUP) each time it is ready, from
-  // inside Run, until UnwatchFd. `events` is POLLIN and/or POLLOUT. Returns
-  // a handle; a handle is never reused, so a late completion for a removed
-  // watch is dropped even if the descriptor number was reused (c-ares
-  // closes and reopens sockets; ENGINEERING.md §3.2).
+  // socket) with polls on the ring: `ready` gets the poll events (POLLIN,
+  // POLLOUT, POLLERR, POLLHUP) whenever it is ready, level-triggered (again
+  // after each call while still ready), from inside Run, until UnwatchFd.
+  // `events` is POLLIN and/or POLLOUT. Returns a handle; a handle is never
+  // reused, so a late completion for a removed watch is dropped even if the
+  // descriptor number was reused (c-ares closes and reopens sockets;
+  // ENGINEERING.md §3.2).
   using FdCallback = absl::AnyInvocable<void(uint32_t events)>;
   uint64_t WatchFd(int fd, uint32_t events, FdCallback ready);
   void UnwatchFd(uint64_t handle);

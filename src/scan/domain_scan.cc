@@ -84,10 +84,10 @@ void DomainScan::OnMx(uint64_t id, dns::MxAnswer answer) {
       r.null_mx = true;  // RFC 7505: no mail; look nothing else up
     } else {
       for (dns::MxRecord& mx : answer.records) {
-        const bool seen =
-            std::any_of(r.mx.begin(), r.mx.end(), [&](const output::MxHost& h) {
-              return h.name == mx.host && !mx.host.empty();
-            });
+        if (mx.host.empty()) mx.host = ".";  // the root: a null MX target
+        const bool seen = std::any_of(
+            r.mx.begin(), r.mx.end(),
+            [&](const output::MxHost& h) { return h.name == mx.host; });
         if (seen) continue;  // the same host at two preferences: once
         if (r.mx.size() == options_.max_mx) {
           ++r.mx_discarded;
@@ -95,7 +95,7 @@ void DomainScan::OnMx(uint64_t id, dns::MxAnswer answer) {
         }
         output::MxHost host;
         host.preference = mx.preference;
-        if (mx.host.empty()) {
+        if (mx.host == ".") {
           host.name = ".";
           host.invalid = "null-mx-among-others";  // RFC 7505 §3
         } else {
@@ -170,6 +170,9 @@ void DomainScan::LookupDone(uint64_t id) {
 
 void DomainScan::Plan(uint64_t id, Domain& d) {
   output::DomainRecord& r = d.record;
+  // Held while planning: even if a result came back from inside submit_,
+  // the record cannot be finished (and `d` freed) under this loop.
+  ++d.probes;
   for (size_t i = 0; i < r.mx.size(); ++i) {
     output::MxHost& host = r.mx[i];
     std::vector<dns::Address> addresses = std::move(d.v4[i]);
@@ -196,6 +199,7 @@ void DomainScan::Plan(uint64_t id, Domain& d) {
           slot.session.status_detail = *blocked;
           continue;
         }
+        ++probe_slots_;
         ProbeKey key{};
         key[0] = static_cast<uint8_t>(a.family);
         std::memcpy(&key[1], a.bytes, 16);
@@ -222,7 +226,7 @@ void DomainScan::Plan(uint64_t id, Domain& d) {
     d.v4[i] = {};
     d.v6[i] = {};
   }
-  if (d.probes == 0) Finish(id);
+  if (--d.probes == 0) Finish(id);
 }
 
 void DomainScan::OnProbeResult(uint64_t id, output::ProbeResult result) {

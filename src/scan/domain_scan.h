@@ -58,7 +58,10 @@ class DomainScan {
   void OnProbeResult(uint64_t id, output::ProbeResult result);
 
   size_t domains_in_progress() const { return domains_.size(); }
+  // Probes started (one per distinct address and port) and probe slots
+  // filled in domain records: the difference is what sharing saved.
   size_t unique_probes() const { return probes_.size(); }
+  uint64_t probe_slots() const { return probe_slots_; }
 
  private:
   // What a domain waits for.
@@ -98,6 +101,7 @@ class DomainScan {
   absl::flat_hash_map<uint64_t, std::unique_ptr<Domain>> domains_;  // by line
   std::vector<Probe> probes_;                          // by probe id
   absl::flat_hash_map<ProbeKey, uint64_t> probe_ids_;  // dedupe table
+  uint64_t probe_slots_ = 0;
 };
 
 }  // namespace smtpscan::scan
