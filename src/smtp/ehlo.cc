@@ -35,7 +35,11 @@ Extension ParseExtension(absl::string_view line) {
 
 EhloReply ParseEhloReply(Reply reply) {
   EhloReply ehlo;
-  if (!reply.lines.empty()) {
+  // The first line of a positive reply, and of a 421 (RFC 5321 §3.8:
+  // "421 <domain> Service not available"), names the server; other
+  // refusals start with an error message ("501 Syntactically invalid EHLO
+  // argument"), whose first word is no name.
+  if ((reply.IsPositive() || reply.code == 421) && !reply.lines.empty()) {
     absl::string_view first =
         absl::StripLeadingAsciiWhitespace(reply.TextWithoutEnhanced(0));
     const size_t sp = first.find_first_of(" \t");

@@ -179,13 +179,15 @@ TEST(ParseEhloReplyTest, DomainAndGreet) {
       {MakeReply(250, {"2.0.0 mx.example.com Hello"},
                  EnhancedStatusCode{2, 0, 0}),
        "mx.example.com", "Hello"},
-      // Non-positive replies still yield the first line's name and text.
+      // 421 starts with the server's name (RFC 5321 §3.8); other refusals
+      // with an error message, which is not taken for a name.
       {MakeReply(421, {"mx.example.com Service not available, closing "
                        "transmission channel"}),
        "mx.example.com", "Service not available, closing transmission channel"},
       {MakeReply(502, {"5.5.2 Error: command not recognized"},
                  EnhancedStatusCode{5, 5, 2}),
-       "Error:", "command not recognized"},
+       "", ""},
+      {MakeReply(501, {"Syntactically invalid EHLO argument(s)"}), "", ""},
   };
   for (const Case& c : kCases) {
     SCOPED_TRACE(c.reply.lines.empty() ? "<no lines>" : c.reply.lines[0]);
@@ -201,8 +203,8 @@ TEST(ParseEhloReplyTest, NonPositiveReplyHasNoExtensions) {
     const EhloReply ehlo =
         ParseEhloReply(MakeReply(code, {"mx.example.com no thanks", "SIZE 1000",
                                         "STARTTLS", "AUTH PLAIN"}));
-    EXPECT_EQ(ehlo.domain, "mx.example.com");
-    EXPECT_EQ(ehlo.greet, "no thanks");
+    EXPECT_EQ(ehlo.domain, code == 421 ? "mx.example.com" : "");
+    EXPECT_EQ(ehlo.greet, code == 421 ? "no thanks" : "");
     EXPECT_THAT(ehlo.extensions, IsEmpty());
     EXPECT_FALSE(ehlo.Has("STARTTLS"));
     EXPECT_EQ(ehlo.SizeLimit(), absl::nullopt);
