@@ -84,7 +84,9 @@ void DomainScan::OnMx(uint64_t id, dns::MxAnswer answer) {
       r.null_mx = true;  // RFC 7505: no mail; look nothing else up
     } else {
       for (dns::MxRecord& mx : answer.records) {
-        if (mx.host.empty()) mx.host = ".";  // the root: a null MX target
+        // The root: a null MX target. (push_back, not = ".": GCC 12 warns
+        // falsely about that assignment, its bug 105329.)
+        if (mx.host.empty()) mx.host.push_back('.');
         const bool seen = std::any_of(
             r.mx.begin(), r.mx.end(),
             [&](const output::MxHost& h) { return h.name == mx.host; });
@@ -128,9 +130,30 @@ void DomainScan::LookUpHost(uint64_t id, size_t index) {
   for (int family : {AF_INET, AF_INET6}) {
     if (family == AF_INET ? !options_.ipv4 : !options_.ipv6) continue;
     ++d.lookups;
+    std::string key = absl::StrCat(family == AF_INET ? "4" : "6", name);
+    auto [it, added] = hosts_.try_emplace(key);
+    HostLookup& host = it->second;
+    if (host.done) {
+      // Answered for an earlier domain. The caller (OnMx) still holds the
+      // MX lookup's count, so this cannot complete the domain under it.
+      OnAddresses(id, index, family, host.answer);
+      continue;
+    }
+    host.waiters.emplace_back(id, index);
+    if (!added) continue;  // asked already; the answer comes to every waiter
     lookup_->QueryAddresses(
-        name, family, [this, id, index, family](dns::AddressAnswer answer) {
-          OnAddresses(id, index, family, std::move(answer));
+        name, family,
+        [this, key = std::move(key), family](dns::AddressAnswer answer) {
+          HostLookup& h = hosts_[key];
+          h.done = true;
+          h.answer = std::move(answer);
+          std::vector<std::pair<uint64_t, size_t>> waiters;
+          waiters.swap(h.waiters);
+          // OnAddresses may finish domains; `h` stays valid (no insertion
+          // into hosts_ happens below: a domain being finished asks nothing).
+          for (const auto& [domain, mx] : waiters) {
+            OnAddresses(domain, mx, family, h.answer);
+          }
         });
   }
 }

@@ -83,6 +83,13 @@ class DomainScan {
   };
   // Family, 16 address bytes, port.
   using ProbeKey = std::array<uint8_t, 19>;
+  // One A or AAAA lookup of an MX host, shared by every domain that names
+  // the host (a provider's MX serves many domains): asked once per run.
+  struct HostLookup {
+    bool done = false;
+    dns::AddressAnswer answer;
+    std::vector<std::pair<uint64_t, size_t>> waiters;  // (domain, MX index)
+  };
 
   void OnMx(uint64_t id, dns::MxAnswer answer);
   void LookUpHost(uint64_t id, size_t index);
@@ -102,6 +109,8 @@ class DomainScan {
   std::vector<Probe> probes_;                          // by probe id
   absl::flat_hash_map<ProbeKey, uint64_t> probe_ids_;  // dedupe table
   uint64_t probe_slots_ = 0;
+  // By family ('4' or '6') and host name.
+  absl::flat_hash_map<std::string, HostLookup> hosts_;
 };
 
 }  // namespace smtpscan::scan

@@ -1256,7 +1256,7 @@ TEST(DomainScanTest, TwoMxNamesForOneAddressShareOneSubmission) {
   EXPECT_EQ(h.scan().domains_in_progress(), 0u);
 }
 
-TEST(DomainScanTest, SameMxHostInTwoDomainsIsProbedOnce) {
+TEST(DomainScanTest, SameMxHostInTwoDomainsIsLookedUpAndProbedOnce) {
   Harness h;
   h.Add(1, "a.test");
   h.Add(2, "b.test");
@@ -1265,9 +1265,9 @@ TEST(DomainScanTest, SameMxHostInTwoDomainsIsProbedOnce) {
   zone.mx["b.test"] = MxOk({{10, "mx.shared.test"}});
   zone.Host("mx.shared.test", {"192.0.2.20", "2001:db8::20"});
   h.lookup.Drain(zone);
-  // Each domain looks the host up itself; probes are shared.
+  // The host is looked up once for both domains, and probed once.
   EXPECT_THAT(h.lookup.queries_of(QueryType::kA),
-              ElementsAre(AQ("mx.shared.test"), AQ("mx.shared.test")));
+              ElementsAre(AQ("mx.shared.test")));
   EXPECT_THAT(h.submitted(), ElementsAre("192.0.2.20:25", "[2001:db8::20]:25"));
   h.CompleteAll();
   ASSERT_THAT(h.records, SizeIs(2));
@@ -1282,6 +1282,26 @@ TEST(DomainScanTest, SameMxHostInTwoDomainsIsProbedOnce) {
                             "mx.shared.test 2001:db8::20 25 starttls success"));
   }
   EXPECT_EQ(h.scan().unique_probes(), 2u);
+}
+
+TEST(DomainScanTest, HostAnsweredEarlierIsNotAskedAgain) {
+  Harness h;
+  Zone zone;
+  zone.mx["a.test"] = MxOk({{10, "mx.shared.test"}});
+  zone.mx["b.test"] = MxOk({{20, "mx.shared.test"}});
+  zone.Host("mx.shared.test", {"192.0.2.20"});
+  h.Add(1, "a.test");
+  h.lookup.Drain(zone);
+  h.CompleteAll();
+  ASSERT_THAT(h.records, SizeIs(1));
+  h.Add(2, "b.test");
+  h.lookup.Drain(zone);
+  EXPECT_THAT(h.lookup.queries_of(QueryType::kA),
+              ElementsAre(AQ("mx.shared.test")));
+  ASSERT_THAT(h.records, SizeIs(2));  // the probe result was shared too
+  EXPECT_THAT(h.records[1].mx[0].addresses, ElementsAre("192.0.2.20"));
+  EXPECT_EQ(h.records[1].mx[0].a_status, "NOERROR");
+  EXPECT_EQ(h.scan().unique_probes(), 1u);
 }
 
 // ---------------------------------------------------------------------------
