@@ -174,6 +174,7 @@ class Scan {
   absl::flat_hash_map<uint64_t, std::unique_ptr<PendingRecord>> pending_;
   absl::flat_hash_map<std::string, uint64_t> counts_;  // records by status
   uint64_t records_ = 0;
+  uint64_t probe_records_ = 0;  // --layout split: records of kind probe
 };
 
 int Scan::Fail(absl::string_view message) {
@@ -263,6 +264,12 @@ int Scan::Run() {
   output::WriterOptions writer_options;
   writer_options.greeting_raw = options_.greeting_raw;
   writer_options.csv_raw_cells = options_.csv_raw_cells;
+  writer_options.split_probes = options_.layout == "split";
+  if (writer_options.split_probes && format == output::Format::kCsv) {
+    std::cerr << "smtpscan: --layout split needs NDJSON output: CSV already "
+                 "has one row per probe (see smtpscan --help)\n";
+    return kExitUsage;
+  }
   writer_ = output::MakeWriter(format, writer_options);
 
   auto engine = engine::Engine::Create(
@@ -312,6 +319,9 @@ int Scan::Run() {
                      absl::Trunc(absl::Now() - start, absl::Milliseconds(1)))
               << (parts.empty() ? "" : ": ") << absl::StrJoin(parts, ", ");
     if (domains_ != nullptr) {
+      if (probe_records_ > 0) {
+        std::cerr << "; " << probe_records_ << " probe records";
+      }
       std::cerr << "; domains: " << domains_->probe_slots()
                 << " probes answered by " << domains_->unique_probes()
                 << " connections, " << resolver_->stats().queries
@@ -462,6 +472,10 @@ void Scan::Finished(engine::ProbeOutcome outcome) {
     result.started_at = outcome.started_at;
     result.session = std::move(outcome.session);
     domain_probes_.erase(it);
+    if (options_.layout == "split") {
+      writer_->WriteProbe(result, &out_);
+      ++probe_records_;
+    }
     domains_->OnProbeResult(id, std::move(result));
     return;
   }
@@ -617,6 +631,12 @@ void AddScanOptions(CLI::App* app, ScanOptions* o) {
                   "DNS queries per second, 0 for no limit")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app->add_option("--layout", o->layout,
+                  "nested: every domain record holds its probes in full; "
+                  "split (NDJSON): each probe result is written once, as "
+                  "its own record, and domain records refer to it by key")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"nested", "split"}));
   app->add_flag("--greeting-raw", o->greeting_raw,
                 "NDJSON: add the greeting's exact bytes as base64");
   app->add_flag("--csv-raw-cells", o->csv_raw_cells,

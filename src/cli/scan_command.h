@@ -37,6 +37,7 @@ struct ScanOptions {
   int dns_tries = 2;
   size_t dns_max_inflight = 1000;
   double dns_rate = 0;
+  std::string layout = "nested";  // or "split" (NDJSON only)
   bool greeting_raw = false;
   bool csv_raw_cells = false;
   bool quiet = false;

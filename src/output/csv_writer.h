@@ -30,6 +30,7 @@ class CsvWriter final : public RecordWriter {
   void Write(const AddressRecord& record, std::string* out) override;
   void Write(const DomainRecord& record, std::string* out) override;
   void Write(const InvalidInputRecord& record, std::string* out) override;
+  void WriteProbe(const ProbeResult&, std::string*) override {}
 
  private:
   WriterOptions options_;

@@ -267,7 +267,34 @@ void NdjsonWriter::Write(const DomainRecord& record, std::string* out) {
     }
     s.json.EndObject();
   }
-  s.Probes(record.probes, options_);
+  if (options_.split_probes) {
+    s.Key("probes");
+    s.json.StartArray();
+    for (const ProbeResult& p : record.probes) {
+      s.json.StartObject();
+      s.Str("key", ProbeKey(p));
+      if (!p.host.empty()) s.Str("host", p.host);
+      s.Str("status", ScanStatusName(p.session.status));
+      if (!p.session.status_detail.empty()) {
+        s.Str("status_detail", p.session.status_detail);
+      }
+      s.json.EndObject();
+    }
+    s.json.EndArray();
+  } else {
+    s.Probes(record.probes, options_);
+  }
+  s.End(out);
+}
+
+void NdjsonWriter::WriteProbe(const ProbeResult& probe, std::string* out) {
+  Stream& s = *stream_;
+  s.buffer.Clear();
+  s.json.Reset(s.buffer);
+  s.json.StartObject();
+  s.Str("kind", "probe");
+  s.Str("key", ProbeKey(probe));
+  s.ProbeFields(probe, options_);
   s.End(out);
 }
 

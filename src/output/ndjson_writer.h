@@ -29,6 +29,7 @@ class NdjsonWriter final : public RecordWriter {
   void Write(const AddressRecord& record, std::string* out) override;
   void Write(const DomainRecord& record, std::string* out) override;
   void Write(const InvalidInputRecord& record, std::string* out) override;
+  void WriteProbe(const ProbeResult& probe, std::string* out) override;
 
  private:
   struct Stream;  // RapidJSON state, kept out of this header

@@ -55,6 +55,10 @@ struct AddressRecord {
   std::vector<ProbeResult> probes;
 };
 
+// "192.0.2.25:25" or "[2001:db8::25]:25": how split-layout records refer to
+// a probe.
+std::string ProbeKey(const ProbeResult& probe);
+
 // A record's outcome as its probes imply it.
 struct ProbeSummary {
   ScanStatus status = ScanStatus::kSuccess;

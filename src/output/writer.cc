@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "output/csv_writer.h"
 #include "output/ndjson_writer.h"
 
@@ -17,6 +18,12 @@ absl::string_view TlsModeName(TlsMode mode) {
       return "implicit";
   }
   return "unknown";
+}
+
+std::string ProbeKey(const ProbeResult& probe) {
+  return probe.address.find(':') == std::string::npos
+             ? absl::StrCat(probe.address, ":", probe.port)
+             : absl::StrCat("[", probe.address, "]:", probe.port);
 }
 
 ProbeSummary SummarizeProbes(absl::Span<const ProbeResult> probes) {

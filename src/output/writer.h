@@ -31,6 +31,10 @@ struct WriterOptions {
   // CSV: write cells exactly as received, without neutralising a leading
   // = + - @ TAB or CR (which spreadsheets would run as a formula).
   bool csv_raw_cells = false;
+  // NDJSON, --layout split: a domain record's probes are references
+  // ({"key", "host", "status", "status_detail"}) to probe records written
+  // once each by WriteProbe, instead of full copies.
+  bool split_probes = false;
 };
 
 class RecordWriter {
@@ -45,6 +49,9 @@ class RecordWriter {
   virtual void Write(const AddressRecord& record, std::string* out) = 0;
   virtual void Write(const DomainRecord& record, std::string* out) = 0;
   virtual void Write(const InvalidInputRecord& record, std::string* out) = 0;
+  // With split_probes: one probe's own record, {"kind":"probe","key":...}.
+  // Writers without a split layout (CSV) write nothing.
+  virtual void WriteProbe(const ProbeResult& probe, std::string* out) = 0;
 };
 
 std::unique_ptr<RecordWriter> MakeWriter(Format format, WriterOptions options);

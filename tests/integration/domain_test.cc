@@ -358,6 +358,53 @@ TEST(DomainLabTest, EveryZoneCaseEndToEnd) {
   EXPECT_THAT(ProbeAddresses(r.by_input["twoaddr.smtpscan.test"]),
               ElementsAre("::1"));
 
+  // --layout split: the shared provider's probe is written once, as its own
+  // record, and the five domain records refer to it.
+  {
+    std::vector<std::string> shared;
+    for (int i = 1; i <= 5; ++i) {
+      shared.push_back(absl::StrCat("shared", i, ".smtpscan.test"));
+    }
+    const std::string in = TempPath("split.txt");
+    const std::string out_path = TempPath("split.ndjson");
+    {
+      std::ofstream f(in);
+      for (const std::string& s : shared) f << s << "\n";
+    }
+    ASSERT_EQ(std::system(absl::StrCat(SMTPSCAN_BINARY, " -q -i ", in, " -o ",
+                                       out_path, " --layout split --resolver ",
+                                       kResolver, " -p ", kSmtpPort,
+                                       " --allow-private -r 0 --no-policy"
+                                       " --ehlo-name scanner.example.test")
+                              .c_str()),
+              0);
+    std::ifstream f(out_path);
+    std::string line;
+    int probe_records = 0, domain_records = 0;
+    while (std::getline(f, line)) {
+      const Json j = Json::parse(line);
+      if (j["kind"] == "probe") {
+        ++probe_records;
+        EXPECT_EQ(j["key"], absl::StrCat("127.0.60.13:", kSmtpPort));
+        EXPECT_EQ(j["status"], "success");
+      } else {
+        ++domain_records;
+        ASSERT_EQ(j["probes"].size(), 1u);
+        EXPECT_EQ(j["probes"][0]["key"],
+                  absl::StrCat("127.0.60.13:", kSmtpPort));
+        EXPECT_EQ(j["probes"][0]["host"], "mx.provider.smtpscan.test");
+      }
+    }
+    EXPECT_EQ(probe_records, 1);
+    EXPECT_EQ(domain_records, 5);
+    // CSV has no split layout: a usage error.
+    EXPECT_EQ(WEXITSTATUS(std::system(
+                  absl::StrCat(SMTPSCAN_BINARY, " -q -i ", in, " -o ",
+                               TempPath("x.csv"), " --layout split 2>/dev/null")
+                      .c_str())),
+              2);
+  }
+
   // Without --allow-private the lab's loopback addresses are blocked.
   const std::string input = TempPath("blocked.txt");
   std::ofstream(input) << "multi.smtpscan.test\n";

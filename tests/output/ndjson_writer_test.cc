@@ -716,3 +716,49 @@ TEST(NdjsonWriterTest, HostileDomainAndInvalidRecords) {
 
 }  // namespace
 }  // namespace smtpscan::output
+
+namespace smtpscan::output {
+namespace {
+
+TEST(NdjsonWriterSplitTest, DomainProbesAreReferencesAndProbesTheirOwnRecords) {
+  WriterOptions options;
+  options.split_probes = true;
+  const DomainRecord record = ExampleDomainRecord();
+  const Json j = WriteOne(record, options);
+  ASSERT_EQ(j["probes"].size(), record.probes.size());
+  for (size_t i = 0; i < record.probes.size(); ++i) {
+    SCOPED_TRACE(i);
+    const Json& ref = j["probes"][i];
+    EXPECT_EQ(ref["key"], ProbeKey(record.probes[i]));
+    EXPECT_EQ(ref["status"],
+              std::string(ScanStatusName(record.probes[i].session.status)));
+    EXPECT_FALSE(ref.contains("greeting"));  // a reference, not a copy
+  }
+  // The probe's own record: every probe field, plus kind and key.
+  NdjsonWriter writer(options);
+  std::string out;
+  writer.WriteProbe(record.probes[0], &out);
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out.find('\n'), out.size() - 1);
+  const Json p = Json::parse(out);
+  EXPECT_EQ(p["kind"], "probe");
+  EXPECT_EQ(p["key"], ProbeKey(record.probes[0]));
+  EXPECT_FALSE(p.contains("line"));
+  const Json nested = WriteOne(record)["probes"][0];
+  for (const auto& [key, value] : nested.items()) {
+    EXPECT_EQ(p[key], value) << key;
+  }
+}
+
+TEST(NdjsonWriterSplitTest, ProbeKeyBracketsIpv6) {
+  ProbeResult p;
+  p.address = "192.0.2.25";
+  p.port = 25;
+  EXPECT_EQ(ProbeKey(p), "192.0.2.25:25");
+  p.address = "2001:db8::25";
+  p.port = 587;
+  EXPECT_EQ(ProbeKey(p), "[2001:db8::25]:587");
+}
+
+}  // namespace
+}  // namespace smtpscan::output
