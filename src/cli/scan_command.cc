@@ -376,11 +376,13 @@ void Scan::SubmitDomainProbe(uint64_t id, const dns::Address& address,
 bool Scan::Feed() {
   while (failure_.ok() && !input_done_) {
     // Domains in progress hold DNS queries and probes: take new ones only
-    // while the resolver has room, so memory follows the limits, not the
-    // input.
+    // while the resolver has room and the domains waiting for probes are
+    // within a few times the connections, so memory follows the limits,
+    // not the input (and a few tarpits cannot stall the DNS side).
     if (domains_ != nullptr &&
-        (domains_->domains_in_progress() >= options_.dns_max_inflight ||
-         resolver_->pending() >= options_.dns_max_inflight)) {
+        (resolver_->pending() >= options_.dns_max_inflight ||
+         domains_->domains_in_progress() >=
+             2 * std::max(options_.dns_max_inflight, options_.concurrency))) {
       return false;
     }
     absl::StatusOr<absl::optional<scan::InputLine>> next = reader_->Next();
