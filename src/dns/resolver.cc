@@ -16,170 +16,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "dns/answer.h"
 
 namespace smtpscan::dns {
 namespace {
 
 constexpr int kClassIn = 1;
 constexpr int kTypeA = 1;
-constexpr int kTypeCname = 5;
 constexpr int kTypeMx = 15;
 constexpr int kTypeTxt = 16;
 constexpr int kTypeAaaa = 28;
-
-std::string Lower(absl::string_view name) {
-  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  return absl::AsciiStrToLower(name);
-}
-
-DnsStatus StatusOf(int ares_status) {
-  switch (ares_status) {
-    case ARES_SUCCESS:
-      return DnsStatus::kNoError;
-    case ARES_ENODATA:
-      return DnsStatus::kNoData;
-    case ARES_ENOTFOUND:
-      return DnsStatus::kNxDomain;
-    case ARES_ESERVFAIL:
-      return DnsStatus::kServFail;
-    case ARES_EREFUSED:
-      return DnsStatus::kRefused;
-    case ARES_ETIMEOUT:
-      return DnsStatus::kTimeout;
-    default:
-      return DnsStatus::kError;
-  }
-}
-
-// A name in a DNS message at `p`, expanded by c-ares (which checks the
-// compression pointers). False when malformed.
-bool ExpandName(const unsigned char* p, const unsigned char* abuf, int alen,
-                std::string* name, long* length) {
-  char* expanded = nullptr;
-  if (ares_expand_name(p, abuf, alen, &expanded, length) != ARES_SUCCESS) {
-    return false;
-  }
-  *name = Lower(expanded);
-  ares_free_string(expanded);
-  return true;
-}
-
-// The name an answer's records belong to, following its CNAME records from
-// `qname`: empty when there are none (the name is not an alias). c-ares 1.18
-// has no parser that reports aliases for MX or TXT, so the answer section is
-// walked here (header: RFC 1035 §4.1.1; resource records: §4.1.3).
-std::string CanonicalName(const unsigned char* abuf, int alen,
-                          absl::string_view qname) {
-  if (abuf == nullptr || alen < 12) return "";
-  const unsigned char* const end = abuf + alen;
-  const int questions = (abuf[4] << 8) | abuf[5];
-  const int answers = (abuf[6] << 8) | abuf[7];
-  const unsigned char* p = abuf + 12;
-  std::string name;
-  long length = 0;
-  for (int i = 0; i < questions; ++i) {
-    if (!ExpandName(p, abuf, alen, &name, &length)) return "";
-    p += length;
-    if (end - p < 4) return "";
-    p += 4;  // type, class
-  }
-  absl::flat_hash_map<std::string, std::string> aliases;
-  for (int i = 0; i < answers; ++i) {
-    std::string owner;
-    if (!ExpandName(p, abuf, alen, &owner, &length)) return "";
-    p += length;
-    if (end - p < 10) return "";
-    const int type = (p[0] << 8) | p[1];
-    const int rdlength = (p[8] << 8) | p[9];
-    p += 10;
-    if (end - p < rdlength) return "";
-    if (type == kTypeCname) {
-      std::string target;
-      if (!ExpandName(p, abuf, alen, &target, &length)) return "";
-      aliases.emplace(std::move(owner), std::move(target));
-    }
-    p += rdlength;
-  }
-  const std::string start = Lower(qname);
-  std::string current = start;
-  for (int hops = 0; hops < 16; ++hops) {  // a loop of aliases ends here
-    auto it = aliases.find(current);
-    if (it == aliases.end()) break;
-    current = it->second;
-  }
-  return current == start ? "" : current;
-}
-
-MxAnswer ParseMx(int status, const unsigned char* abuf, int alen,
-                 absl::string_view qname) {
-  MxAnswer answer;
-  answer.status = StatusOf(status);
-  if (status != ARES_SUCCESS) return answer;
-  ares_mx_reply* mx = nullptr;
-  const int parsed = ares_parse_mx_reply(abuf, alen, &mx);
-  if (parsed != ARES_SUCCESS) {
-    answer.status =
-        parsed == ARES_ENODATA ? DnsStatus::kNoData : DnsStatus::kError;
-    return answer;
-  }
-  for (const ares_mx_reply* r = mx; r != nullptr; r = r->next) {
-    answer.records.push_back({r->priority, Lower(r->host)});
-  }
-  ares_free_data(mx);
-  answer.canonical = CanonicalName(abuf, alen, qname);
-  return answer;
-}
-
-AddressAnswer ParseAddresses(int status, const unsigned char* abuf, int alen,
-                             absl::string_view qname, int family) {
-  AddressAnswer answer;
-  answer.status = StatusOf(status);
-  if (status != ARES_SUCCESS) return answer;
-  hostent* host = nullptr;
-  const int parsed =
-      family == AF_INET
-          ? ares_parse_a_reply(abuf, alen, &host, nullptr, nullptr)
-          : ares_parse_aaaa_reply(abuf, alen, &host, nullptr, nullptr);
-  if (parsed != ARES_SUCCESS) {
-    answer.status =
-        parsed == ARES_ENODATA ? DnsStatus::kNoData : DnsStatus::kError;
-    return answer;
-  }
-  const size_t size = family == AF_INET ? 4 : 16;
-  for (char** a = host->h_addr_list; a != nullptr && *a != nullptr; ++a) {
-    Address address;
-    address.family = family;
-    std::copy_n(reinterpret_cast<const uint8_t*>(*a), size, address.bytes);
-    answer.addresses.push_back(address);
-  }
-  ares_free_hostent(host);
-  if (answer.addresses.empty()) answer.status = DnsStatus::kNoData;
-  answer.canonical = CanonicalName(abuf, alen, qname);
-  return answer;
-}
-
-TxtAnswer ParseTxt(int status, const unsigned char* abuf, int alen) {
-  TxtAnswer answer;
-  answer.status = StatusOf(status);
-  if (status != ARES_SUCCESS) return answer;
-  ares_txt_ext* txt = nullptr;
-  const int parsed = ares_parse_txt_reply_ext(abuf, alen, &txt);
-  if (parsed != ARES_SUCCESS) {
-    answer.status =
-        parsed == ARES_ENODATA ? DnsStatus::kNoData : DnsStatus::kError;
-    return answer;
-  }
-  // A record of several strings (a long SPF record) arrives as several
-  // chunks; record_start marks the first chunk of each record.
-  for (const ares_txt_ext* t = txt; t != nullptr; t = t->next) {
-    if (t->record_start || answer.records.empty())
-      answer.records.emplace_back();
-    answer.records.back().append(reinterpret_cast<const char*>(t->txt),
-                                 t->length);
-  }
-  ares_free_data(txt);
-  return answer;
-}
 
 // "IP", "IP:PORT", "[IPv6]" or "[IPv6]:PORT" → c-ares's CSV form.
 absl::StatusOr<std::string> ServerCsvEntry(absl::string_view text) {
@@ -221,26 +67,6 @@ absl::StatusOr<std::string> ServerCsvEntry(absl::string_view text) {
 }
 
 }  // namespace
-
-absl::string_view DnsStatusName(DnsStatus status) {
-  switch (status) {
-    case DnsStatus::kNoError:
-      return "NOERROR";
-    case DnsStatus::kNoData:
-      return "NODATA";
-    case DnsStatus::kNxDomain:
-      return "NXDOMAIN";
-    case DnsStatus::kServFail:
-      return "SERVFAIL";
-    case DnsStatus::kRefused:
-      return "REFUSED";
-    case DnsStatus::kTimeout:
-      return "TIMEOUT";
-    case DnsStatus::kError:
-      return "ERROR";
-  }
-  return "ERROR";
-}
 
 class Resolver::Impl {
  public:
