@@ -25,21 +25,35 @@ std::string PolicyQueryName(PolicyKind kind, absl::string_view domain);
 
 // What the TXT records at one name say about one kind of policy.
 struct PolicyRecord {
-  // Every TXT record at the name that starts with the kind's version tag
-  // ("v=spf1", "v=DMARC1", "v=STSv1", "v=TLSRPTv1"; matched as each RFC
-  // says), raw. Other TXT records are ignored.
+  // Every TXT record at the name that starts with the kind's version tag,
+  // raw, in the order given. Other TXT records are ignored. Matched as each
+  // RFC says:
+  // SPF: "v=spf1" alone or followed by a space, any case (RFC 7208 §4.5),
+  //      so "v=spf10" is not SPF.
+  // DMARC: "v", optional whitespace, "=", optional whitespace, "DMARC1"
+  //      (case-sensitive), then optional whitespace and ';' or the end
+  //      (RFC 7489 §6.4); the bare version is taken so that it is reported
+  //      as lacking p=.
+  // MTA-STS, TLS-RPT: "v=STSv1" / "v=TLSRPTv1" (case-sensitive), then
+  //      optional whitespace and ';' or the end (RFC 8461 §3.1, RFC 8460 §3).
   std::vector<std::string> records;
   // True when exactly one record matched and it parsed; more than one is an
   // error for every kind (SPF: permerror, RFC 7208 §4.5).
   bool valid = false;
-  std::string error;  // why not valid, when records is not empty
+  // Why not valid, in one line, when records is not empty ("multiple SPF
+  // records (2)", "missing p= tag"); empty when valid or no record matched.
+  std::string error;
   // The few fields that matter, from the one valid record:
-  // SPF: the qualifier of the final "all" mechanism: "-all", "~all",
-  //      "?all", "+all" (a bare "all" is "+all"); empty when there is none
-  //      (a "redirect=" then usually decides).
-  // DMARC: the "p=" policy ("none", "quarantine", "reject"), lower case.
-  // MTA-STS: the "id=" value.
-  // TLS-RPT: the "rua=" value.
+  // SPF: the qualifier of the first "all" mechanism, the only one
+  //      evaluation can reach (RFC 7208 §5.1): "-all", "~all", "?all",
+  //      "+all" (a bare "all" is "+all"), lower case; empty when there is
+  //      none (a "redirect=" then usually decides). Any single SPF record
+  //      is valid.
+  // DMARC: the "p=" policy ("none", "quarantine", "reject"), lower case;
+  //      required.
+  // MTA-STS: the "id=" value, 1 to 32 letters and digits; required.
+  // TLS-RPT: the "rua=" value as written (one or more comma-separated
+  //      "mailto:" or "https:" URIs); required.
   std::string value;
 };
 
