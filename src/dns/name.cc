@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "dns/quote.h"
 
 namespace smtpscan::dns {
 namespace {
@@ -28,7 +29,6 @@ constexpr size_t kMaxLabelBytes = 63;  // RFC 1035 §2.3.4
 // (four-byte UTF-8 code points, full-width letters that map to ASCII), so
 // the cap is generous; nothing longer can map to 253 octets in practice.
 constexpr size_t kMaxInputBytes = 1024;
-constexpr size_t kMaxQuotedChars = 60;  // escaped input shown in a reason
 // Longer text is no address: INET6_ADDRSTRLEN is the longest IPv6 text form
 // ("ffff:...:255.255.255.255") with its NUL.
 constexpr size_t kMaxAddressLiteralBytes = INET6_ADDRSTRLEN - 1;
@@ -42,54 +42,6 @@ struct Idn2Deleter {
   void operator()(char* p) const { idn2_free(p); }
 };
 using Idn2String = std::unique_ptr<char, Idn2Deleter>;
-
-// `text` single-quoted, with C escapes for anything but printable ASCII,
-// and cut after kMaxQuotedChars characters of that, so a reason stays one
-// short printable line whatever the input holds (absl::CHexEscape alone
-// can make four characters of each byte, and its cut would need to fall
-// between escapes).
-std::string Quote(absl::string_view text) {
-  constexpr absl::string_view kHex = "0123456789abcdef";
-  std::string out = "'";
-  for (char c : text) {
-    const unsigned char byte = static_cast<unsigned char>(c);
-    char piece[4];
-    size_t size = 2;
-    piece[0] = '\\';
-    switch (c) {
-      case '\n':
-        piece[1] = 'n';
-        break;
-      case '\r':
-        piece[1] = 'r';
-        break;
-      case '\t':
-        piece[1] = 't';
-        break;
-      case '\\':
-      case '\'':
-        piece[1] = c;
-        break;
-      default:
-        if (byte >= 0x20 && byte < 0x7f) {
-          piece[0] = c;
-          size = 1;
-        } else {
-          piece[1] = 'x';
-          piece[2] = kHex[byte >> 4];
-          piece[3] = kHex[byte & 0xf];
-          size = 4;
-        }
-    }
-    if (out.size() - 1 + size > kMaxQuotedChars) {
-      out += "...";
-      break;
-    }
-    out.append(piece, size);
-  }
-  out += '\'';
-  return out;
-}
 
 bool IsAscii(absl::string_view text) {
   for (char c : text) {

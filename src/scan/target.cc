@@ -10,23 +10,15 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "dns/quote.h"
 
 namespace smtpscan::scan {
 namespace {
 
+using ::smtpscan::dns::Quote;
+
 constexpr size_t kMaxHostNameBytes = 253;  // RFC 1035 §2.3.4, without root
 constexpr size_t kMaxLabelBytes = 63;
-constexpr size_t kMaxQuotedBytes = 64;  // input shown in a reason
-
-// `text` C-escaped and single-quoted, cut at kMaxQuotedBytes, so a reason
-// stays one short printable line whatever the input holds.
-std::string Quote(absl::string_view text) {
-  if (text.size() > kMaxQuotedBytes) {
-    return absl::StrCat("'", absl::CHexEscape(text.substr(0, kMaxQuotedBytes)),
-                        "...'");
-  }
-  return absl::StrCat("'", absl::CHexEscape(text), "'");
-}
 
 bool IsHostNameByte(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
