@@ -35,7 +35,7 @@ struct ScanOptions {
   bool no_policy = false;
   std::string dns_timeout = "1500ms";
   int dns_tries = 2;
-  size_t dns_max_inflight = 1000;
+  size_t dns_max_inflight = 100;
   double dns_rate = 0;
   std::string layout = "nested";  // or "split" (NDJSON only)
   bool greeting_raw = false;

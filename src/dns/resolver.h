@@ -81,7 +81,7 @@ struct ResolverOptions {
   // tries one server that never answers costs 1.5 + 3 = 4.5 s per name.
   absl::Duration timeout = absl::Milliseconds(1500);
   int tries = 2;
-  size_t max_inflight = 1000;  // queries sent and not yet answered
+  size_t max_inflight = 100;  // queries sent and not yet answered
   double rate = 0;             // queries per second; 0 = no limit
 };
 

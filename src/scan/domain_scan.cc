@@ -133,6 +133,16 @@ void DomainScan::LookUpHost(uint64_t id, size_t index) {
     std::string key = absl::StrCat(family == AF_INET ? "4" : "6", name);
     auto [it, added] = hosts_.try_emplace(key);
     HostLookup& host = it->second;
+    const dns::DnsStatus cached = host.answer.status;
+    if (host.done && (cached == dns::DnsStatus::kTimeout ||
+                      cached == dns::DnsStatus::kServFail ||
+                      cached == dns::DnsStatus::kError)) {
+      // A failure that may pass is shared only by the domains that waited
+      // for it: a later domain asks again (a burst of lost queries must not
+      // cost every later domain of a provider for the rest of the run).
+      host.done = false;
+      added = true;
+    }
     if (host.done) {
       // Answered for an earlier domain. The caller (OnMx) still holds the
       // MX lookup's count, so this cannot complete the domain under it.

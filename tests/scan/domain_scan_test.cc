@@ -1304,6 +1304,29 @@ TEST(DomainScanTest, HostAnsweredEarlierIsNotAskedAgain) {
   EXPECT_EQ(h.scan().unique_probes(), 1u);
 }
 
+TEST(DomainScanTest, HostLookupThatTimedOutIsAskedAgainByALaterDomain) {
+  Harness h(NoPolicy());
+  Zone zone;
+  zone.mx["a.test"] = MxOk({{10, "mx.shared.test"}});
+  zone.mx["b.test"] = MxOk({{10, "mx.shared.test"}});
+  h.Add(1, "a.test");
+  h.lookup.Answer(MxQ("a.test"), zone.mx["a.test"]);
+  h.lookup.Answer(AQ("mx.shared.test"), AddrFail(DnsStatus::kTimeout));
+  h.lookup.Answer(AaaaQ("mx.shared.test"), AddrFail(DnsStatus::kTimeout));
+  ASSERT_THAT(h.records, SizeIs(1));
+  EXPECT_EQ(h.records[0].mx[0].a_status, "TIMEOUT");
+  // A later domain with the same host does not inherit the timeout.
+  zone.Host("mx.shared.test", {"192.0.2.20"});
+  h.Add(2, "b.test");
+  h.lookup.Drain(zone);
+  EXPECT_THAT(h.lookup.queries_of(QueryType::kA),
+              ElementsAre(AQ("mx.shared.test"), AQ("mx.shared.test")));
+  h.CompleteAll();
+  ASSERT_THAT(h.records, SizeIs(2));
+  EXPECT_EQ(h.records[1].mx[0].a_status, "NOERROR");
+  EXPECT_EQ(h.records[1].status, ScanStatus::kSuccess);
+}
+
 // ---------------------------------------------------------------------------
 // Blocked addresses.
 
