@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "integration/lab_util.h"
 #include "integration/test_server.h"
 #include "nlohmann/json.hpp"
 
@@ -35,26 +36,11 @@ constexpr char kDnsLab[] = SMTPSCAN_TEST_DATA_DIR "/../../tools/dns_lab";
 constexpr char kResolver[] = "127.0.53.1";
 constexpr int kSmtpPort = 2525;
 
+using test::CommandResult;
+using test::RunCommand;
+
 std::string TempPath(absl::string_view name) {
-  return absl::StrCat(::testing::TempDir(), "domain_test_", getpid(), "_",
-                      name);
-}
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-CommandResult RunCommand(const std::string& command) {
-  CommandResult r;
-  FILE* p = popen(absl::StrCat(command, " 2>&1 </dev/null").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[512];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return test::TempPath("domain_test", name);
 }
 
 struct ScanResult {
@@ -66,31 +52,19 @@ struct ScanResult {
 
 ScanResult Scan(const std::vector<std::string>& lines,
                 const std::string& extra = "") {
-  const std::string input = TempPath("domains.txt");
-  const std::string output = TempPath("out.ndjson");
-  const std::string errors = TempPath("stderr.txt");
-  {
-    std::ofstream in(input);
-    for (const std::string& l : lines) in << l << "\n";
-  }
-  const std::string command =
-      absl::StrCat(SMTPSCAN_BINARY, " -i ", input, " -o ", output,
-                   " --resolver ", kResolver, " -p ", kSmtpPort,
+  const test::ScanResult scan = test::RunScan(
+      "domain_test", lines,
+      absl::StrCat("--resolver ", kResolver, " -p ", kSmtpPort,
                    " --allow-private --ehlo-name scanner.example.test -r 0"
                    " --dns-timeout 500ms --dns-tries 2 ",
-                   extra, " 2>", errors);
+                   extra));
   ScanResult r;
-  const int status = std::system(command.c_str());
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream out(output);
-  std::string line;
-  while (std::getline(out, line)) {
-    Json j = Json::parse(line);
+  r.exit_code = scan.exit_code;
+  for (const Json& j : scan.records) {
     ++r.records;
     r.by_input[j["input"].get<std::string>()] = j;
   }
-  std::ifstream err(errors);
-  r.stderr_text.assign(std::istreambuf_iterator<char>(err), {});
+  r.stderr_text = scan.stderr_text;
   return r;
 }
 

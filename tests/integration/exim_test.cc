@@ -2,24 +2,16 @@
 // run by tools/exim_lab as a private instance on a loopback address that
 // delivers nothing: port 25 without STARTTLS, port 587 with it. Needs root:
 // Exim binds port 25, and the lab runs it in a private mount namespace.
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "integration/lab_util.h"
 #include "nlohmann/json.hpp"
 
 namespace smtpscan {
@@ -39,178 +31,38 @@ constexpr char kBannerRegex[] =
     "mx\\.exim\\.test ESMTP Exim 4\\.[0-9]+ [A-Z][a-z]{2}, [0-9]{1,2} "
     "[A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} [-+][0-9]{4}";
 
-std::string TempPath(absl::string_view name) {
-  return absl::StrCat(::testing::TempDir(), "exim_test_", getpid(), "_", name);
-}
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult RunCommand(const std::string& command) {
-  CommandResult r;
-  FILE* p = popen(absl::StrCat(command, " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[512];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-struct ScanResult {
-  int exit_code = -1;
-  std::vector<Json> records;
-  std::string stderr_text;
-};
-
-// Runs smtpscan on a targets file holding `lines`, with `extra` options.
-ScanResult Scan(const std::vector<std::string>& lines,
-                absl::string_view ehlo_name = kEhloName,
-                absl::string_view extra = "") {
-  const std::string input = TempPath("targets.txt");
-  const std::string output = TempPath("out.ndjson");
-  const std::string errors = TempPath("stderr.txt");
-  {
-    std::ofstream in(input);
-    for (const std::string& l : lines) in << l << "\n";
-  }
-  const std::string command =
-      absl::StrCat(SMTPSCAN_BINARY, " -i ", input, " -o ", output,
-                   " --allow-private --ehlo-name ", ehlo_name, " -r 0 ", extra,
-                   " 2>", errors);
-  ScanResult r;
-  const int status = std::system(command.c_str());
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream out(output);
-  std::string line;
-  while (std::getline(out, line)) r.records.push_back(Json::parse(line));
-  r.stderr_text = ReadFile(errors);
-  return r;
-}
-
-std::vector<std::string> Keywords(const Json& ehlo) {
-  std::vector<std::string> keywords;
-  for (const Json& e : ehlo["extensions"]) {
-    keywords.push_back(e["keyword"].get<std::string>());
-  }
-  return keywords;
-}
-
-class EximTest : public ::testing::Test {
+class EximTest : public test::LabTest {
  protected:
   static void SetUpTestSuite() {
-    if (geteuid() != 0) return;
-    dir_ = new std::string(TempPath("instance"));
-    address_ = new std::string;
-    error_ = new std::string;
-    const CommandResult install =
-        RunCommand(absl::StrCat(kEximLab, " install </dev/null"));
-    if (install.exit_code != 0) {
-      *error_ = absl::StrCat("exim_lab install: ", install.output);
-      return;
-    }
-    // Parallel test processes (ctest -j) each need their own address: pick
-    // one from the pid, and the next if that one is taken.
-    const int base = static_cast<int>(getpid()) % (250 * 250);
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      const int n = (base + attempt * 7919) % (250 * 250);
-      *address_ = absl::StrCat("127.25.", 1 + n / 250, ".", 1 + n % 250);
-      // Our pid: if this process dies without tearing down, the instance
-      // is stopped all the same.
-      const CommandResult start =
-          RunCommand(absl::StrCat(kEximLab, " start ", *dir_, " ", *address_,
-                                  " ", getpid(), " </dev/null"));
-      if (start.exit_code == 0 && absl::StrContains(start.output, "ready")) {
-        started_ = true;
-        error_->clear();
-        return;
-      }
-      *error_ = absl::StrCat("exim_lab start ", *address_, ": ", start.output);
-    }
+    SetUpLab(kEximLab, "exim_test", "127.25.", /*prints_ready=*/true);
   }
-
-  static void TearDownTestSuite() {
-    if (dir_ != nullptr) {
-      const CommandResult stop =
-          RunCommand(absl::StrCat(kEximLab, " stop ", *dir_, " </dev/null"));
-      EXPECT_EQ(stop.exit_code, 0) << stop.output;
-      const CommandResult status =
-          RunCommand(absl::StrCat(kEximLab, " status ", *dir_, " </dev/null"));
-      EXPECT_THAT(status.output, HasSubstr("stopped"));
-      if (stop.exit_code == 0) {
-        const int rc = std::system(("rm -rf " + *dir_).c_str());
-        (void)rc;
-      }
-    }
-    for (const char* name : {"targets.txt", "out.ndjson", "stderr.txt"}) {
-      std::remove(TempPath(name).c_str());
-    }
-    delete dir_;
-    delete address_;
-    delete error_;
-    dir_ = address_ = error_ = nullptr;
-    started_ = false;
-  }
+  static void TearDownTestSuite() { TearDownLab(); }
 
   void SetUp() override {
     if (geteuid() != 0) {
       GTEST_SKIP() << "real Exim needs root (port 25, a private mount "
                       "namespace); run as root to include it";
     }
-    if (!started_) {
-      GTEST_SKIP() << "tools/exim_lab could not run Exim: " << *error_;
+    if (!lab_->started()) {
+      GTEST_SKIP() << "tools/exim_lab could not run Exim: " << lab_->error();
     }
   }
 
-  static std::string Target(int port) {
-    return absl::StrCat(*address_, ":", port);
+  static std::string MainLog() {
+    return test::ReadFile(lab_->dir() + "/log/mainlog");
   }
-
-  static std::string MainLog() { return ReadFile(*dir_ + "/log/mainlog"); }
 
   // Lines of Exim's mainlog containing all of `parts`.
   static int CountLogLines(const std::vector<std::string>& parts) {
-    int n = 0;
-    for (absl::string_view line : absl::StrSplit(MainLog(), '\n')) {
-      bool all = true;
-      for (const std::string& p : parts) {
-        all = all && absl::StrContains(line, p);
-      }
-      n += all ? 1 : 0;
-    }
-    return n;
+    return test::CountLinesWithAll(MainLog(), parts);
   }
 
   // Waits (the connection's process logs as it ends) until the mainlog has
   // at least `want` lines with all of `parts`; returns how many it has.
   static int WaitForLogLines(const std::vector<std::string>& parts, int want) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(5);
-    int n = CountLogLines(parts);
-    while (n < want && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(20));
-      n = CountLogLines(parts);
-    }
-    return n;
+    return test::WaitForCount([&] { return CountLogLines(parts); }, want);
   }
-
-  static std::string* dir_;
-  static std::string* address_;
-  static std::string* error_;
-  static bool started_;
 };
-
-std::string* EximTest::dir_ = nullptr;
-std::string* EximTest::address_ = nullptr;
-std::string* EximTest::error_ = nullptr;
-bool EximTest::started_ = false;
 
 // A conversation that said EHLO (Exim puts the EHLO name in parentheses) and
 // ended with QUIT, as Exim logs it with +smtp_connection.
@@ -274,13 +126,13 @@ void ExpectEximConversation(const Json& p) {
 
 TEST_F(EximTest, Port25OneRecordWithGreetingEhloAndQuit) {
   const int sessions_before = CountLogLines(kScannerSession);
-  const ScanResult r = Scan({Target(25)});
+  const test::ScanResult r = Scan({Target(25)});
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_EQ(r.records.size(), 1u) << r.stderr_text;
   const Json& j = r.records[0];
   EXPECT_EQ(j["line"], 1);
   EXPECT_EQ(j["kind"], "address");
-  EXPECT_EQ(j["address"], *address_);
+  EXPECT_EQ(j["address"], lab_->address());
   EXPECT_EQ(j["status"], "success") << j.dump();
   ASSERT_EQ(j["probes"].size(), 1u);
   const Json& p = j["probes"][0];
@@ -292,7 +144,7 @@ TEST_F(EximTest, Port25OneRecordWithGreetingEhloAndQuit) {
   // Exim 4.96's EHLO reply, in its order, with Debian's prdr_enable and
   // smtputf8_advertise_hosts (empty): PIPECONNECT is on by default, STARTTLS
   // is not offered on this port.
-  EXPECT_THAT(Keywords(p["ehlo"]),
+  EXPECT_THAT(test::Keywords(p["ehlo"]),
               ElementsAre("SIZE", "8BITMIME", "PIPELINING", "PIPECONNECT",
                           "CHUNKING", "PRDR", "HELP"))
       << p["ehlo"].dump();
@@ -308,7 +160,7 @@ TEST_F(EximTest, Port25OneRecordWithGreetingEhloAndQuit) {
 }
 
 TEST_F(EximTest, Port587AdvertisesStartTls) {
-  const ScanResult r = Scan({Target(587)});
+  const test::ScanResult r = Scan({Target(587)});
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_EQ(r.records.size(), 1u) << r.stderr_text;
   const Json& j = r.records[0];
@@ -318,7 +170,7 @@ TEST_F(EximTest, Port587AdvertisesStartTls) {
   EXPECT_EQ(p["status"], "success") << p.dump();
   EXPECT_EQ(p["port"], 587);
   ExpectEximConversation(p);
-  EXPECT_THAT(Keywords(p["ehlo"]),
+  EXPECT_THAT(test::Keywords(p["ehlo"]),
               ElementsAre("SIZE", "8BITMIME", "PIPELINING", "PIPECONNECT",
                           "CHUNKING", "STARTTLS", "PRDR", "HELP"))
       << p["ehlo"].dump();
@@ -329,7 +181,7 @@ TEST_F(EximTest, Port587AdvertisesStartTls) {
     EXPECT_EQ(p["tls_mode"], "starttls");
     EXPECT_EQ(p["tls_established"], true);
     EXPECT_EQ(p["starttls"]["code"], 220);
-    EXPECT_THAT(Keywords(p["ehlo_tls"]),
+    EXPECT_THAT(test::Keywords(p["ehlo_tls"]),
                 ElementsAre("SIZE", "8BITMIME", "PIPELINING", "PIPECONNECT",
                             "CHUNKING", "PRDR", "HELP"))
         << p["ehlo_tls"].dump();
@@ -342,11 +194,11 @@ TEST_F(EximTest, Port587AdvertisesStartTls) {
 }
 
 TEST_F(EximTest, OneLineWithoutPortProbesBothPortsInOneRecord) {
-  const ScanResult r = Scan({*address_}, kEhloName, "-p 25,587");
+  const test::ScanResult r = Scan({lab_->address()}, kEhloName, "-p 25,587");
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_EQ(r.records.size(), 1u) << r.stderr_text;
   const Json& j = r.records[0];
-  EXPECT_EQ(j["input"], *address_);
+  EXPECT_EQ(j["input"], lab_->address());
   EXPECT_EQ(j["status"], "success") << j.dump();
   ASSERT_EQ(j["probes"].size(), 2u);
   EXPECT_EQ(j["probes"][0]["port"], 25);
@@ -369,7 +221,7 @@ TEST_F(EximTest, UnderscoreInEhloNameIsRefusedThenHeloToo) {
       "rejected EHLO from [127.0.0.1]: syntactically invalid argument(s): "
       "bad_name.example.test"};
   const int rejected_before = CountLogLines(rejected);
-  const ScanResult r = Scan({Target(25)}, "bad_name.example.test");
+  const test::ScanResult r = Scan({Target(25)}, "bad_name.example.test");
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_EQ(r.records.size(), 1u) << r.stderr_text;
   const Json& j = r.records[0];

@@ -2,26 +2,16 @@
 // tools/postfix_lab as a private instance on a loopback address that delivers
 // nothing. Needs root: Postfix binds port 25 and runs its daemons as the
 // postfix user.
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "integration/lab_util.h"
 #include "nlohmann/json.hpp"
 
 namespace smtpscan {
@@ -35,166 +25,36 @@ constexpr char kPostfixLab[] =
     SMTPSCAN_TEST_DATA_DIR "/../../tools/postfix_lab";
 constexpr char kMyHostname[] = "mx.postfix.test";  // set by postfix_lab
 
-std::string TempPath(absl::string_view name) {
-  return absl::StrCat(::testing::TempDir(), "postfix_test_", getpid(), "_",
-                      name);
-}
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult RunCommand(const std::string& command) {
-  CommandResult r;
-  FILE* p = popen(absl::StrCat(command, " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[512];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-struct ScanResult {
-  int exit_code = -1;
-  std::vector<Json> records;
-  std::string stderr_text;
-};
-
-// Runs smtpscan on a targets file holding `lines`.
-ScanResult Scan(const std::vector<std::string>& lines) {
-  const std::string input = TempPath("targets.txt");
-  const std::string output = TempPath("out.ndjson");
-  const std::string errors = TempPath("stderr.txt");
-  {
-    std::ofstream in(input);
-    for (const std::string& l : lines) in << l << "\n";
-  }
-  const std::string command = absl::StrCat(
-      SMTPSCAN_BINARY, " -i ", input, " -o ", output,
-      " --allow-private --ehlo-name scanner.example.test -r 0", " 2>", errors);
-  ScanResult r;
-  const int status = std::system(command.c_str());
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream out(output);
-  std::string line;
-  while (std::getline(out, line)) r.records.push_back(Json::parse(line));
-  r.stderr_text = ReadFile(errors);
-  return r;
-}
-
-class PostfixTest : public ::testing::Test {
+class PostfixTest : public test::LabTest {
  protected:
   static void SetUpTestSuite() {
-    if (geteuid() != 0) return;
-    dir_ = new std::string(TempPath("instance"));
-    address_ = new std::string;
-    error_ = new std::string;
-    const CommandResult install =
-        RunCommand(absl::StrCat(kPostfixLab, " install </dev/null"));
-    if (install.exit_code != 0) {
-      *error_ = absl::StrCat("postfix_lab install: ", install.output);
-      return;
-    }
-    // Parallel test processes (ctest -j) each need their own address: pick
-    // one from the pid, and the next if that one is taken.
-    const int base = static_cast<int>(getpid()) % (250 * 250);
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      const int n = (base + attempt * 7919) % (250 * 250);
-      *address_ = absl::StrCat("127.8.", 1 + n / 250, ".", 1 + n % 250);
-      // Our pid: if this process dies without tearing down, the instance
-      // is stopped all the same.
-      const CommandResult start =
-          RunCommand(absl::StrCat(kPostfixLab, " start ", *dir_, " ", *address_,
-                                  " ", getpid(), " </dev/null"));
-      if (start.exit_code == 0) {
-        started_ = true;
-        error_->clear();
-        return;
-      }
-      *error_ =
-          absl::StrCat("postfix_lab start ", *address_, ": ", start.output);
-    }
+    SetUpLab(kPostfixLab, "postfix_test", "127.8.", /*prints_ready=*/false);
   }
-
-  static void TearDownTestSuite() {
-    if (dir_ != nullptr) {
-      const CommandResult stop =
-          RunCommand(absl::StrCat(kPostfixLab, " stop ", *dir_, " </dev/null"));
-      EXPECT_EQ(stop.exit_code, 0) << stop.output;
-      const CommandResult status = RunCommand(
-          absl::StrCat(kPostfixLab, " status ", *dir_, " </dev/null"));
-      EXPECT_THAT(status.output, HasSubstr("stopped"));
-      if (stop.exit_code == 0) {
-        const int rc = std::system(("rm -rf " + *dir_).c_str());
-        (void)rc;
-      }
-    }
-    for (const char* name : {"targets.txt", "out.ndjson", "stderr.txt"}) {
-      std::remove(TempPath(name).c_str());
-    }
-    delete dir_;
-    delete address_;
-    delete error_;
-    dir_ = address_ = error_ = nullptr;
-    started_ = false;
-  }
+  static void TearDownTestSuite() { TearDownLab(); }
 
   void SetUp() override {
     if (geteuid() != 0) {
       GTEST_SKIP() << "real Postfix needs root for port 25; run as root to "
                       "include it";
     }
-    ASSERT_TRUE(started_) << *error_;
+    ASSERT_TRUE(lab_->started()) << lab_->error();
   }
 
-  static std::string Target(int port = 25) {
-    return absl::StrCat(*address_, ":", port);
+  static std::string MailLog() {
+    return test::ReadFile(lab_->dir() + "/maillog");
   }
-
-  static std::string MailLog() { return ReadFile(*dir_ + "/maillog"); }
 
   // Lines of the maillog containing all of `parts`.
   static int CountLogLines(const std::vector<std::string>& parts) {
-    int n = 0;
-    for (absl::string_view line : absl::StrSplit(MailLog(), '\n')) {
-      bool all = true;
-      for (const std::string& p : parts)
-        all = all && absl::StrContains(line, p);
-      n += all ? 1 : 0;
-    }
-    return n;
+    return test::CountLinesWithAll(MailLog(), parts);
   }
 
   // Waits (postlogd writes asynchronously) until the maillog has at least
   // `want` lines with all of `parts`; returns how many it has.
   static int WaitForLogLines(const std::vector<std::string>& parts, int want) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(5);
-    int n = CountLogLines(parts);
-    while (n < want && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(20));
-      n = CountLogLines(parts);
-    }
-    return n;
+    return test::WaitForCount([&] { return CountLogLines(parts); }, want);
   }
-
-  static std::string* dir_;
-  static std::string* address_;
-  static std::string* error_;
-  static bool started_;
 };
-
-std::string* PostfixTest::dir_ = nullptr;
-std::string* PostfixTest::address_ = nullptr;
-std::string* PostfixTest::error_ = nullptr;
-bool PostfixTest::started_ = false;
 
 // A conversation with EHLO and QUIT, as Postfix logs it at disconnect.
 const std::vector<std::string> kScannerSession = {
@@ -202,12 +62,12 @@ const std::vector<std::string> kScannerSession = {
 
 TEST_F(PostfixTest, OneLineRecordsTheWholeConversation) {
   const int sessions_before = CountLogLines(kScannerSession);
-  const ScanResult r = Scan({Target()});
+  const test::ScanResult r = Scan({Target()});
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_EQ(r.records.size(), 1u) << r.stderr_text;
   const Json& j = r.records[0];
   EXPECT_EQ(j["kind"], "address");
-  EXPECT_EQ(j["address"], *address_);
+  EXPECT_EQ(j["address"], lab_->address());
   EXPECT_EQ(j["status"], "success") << j.dump();
   ASSERT_EQ(j["probes"].size(), 1u);
   const Json& p = j["probes"][0];
@@ -275,7 +135,7 @@ TEST_F(PostfixTest, OneLineRecordsTheWholeConversation) {
 TEST_F(PostfixTest, FiveLinesToOneAddressAllSucceed) {
   // The per-address limit (one connection) serialises them.
   const int sessions_before = CountLogLines(kScannerSession);
-  const ScanResult r = Scan(std::vector<std::string>(5, Target()));
+  const test::ScanResult r = Scan(std::vector<std::string>(5, Target()));
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_EQ(r.records.size(), 5u) << r.stderr_text;
   std::map<int, Json> by_line;
@@ -293,7 +153,7 @@ TEST_F(PostfixTest, FiveLinesToOneAddressAllSucceed) {
 }
 
 TEST_F(PostfixTest, ClosedPortIsConnectionRefused) {
-  const ScanResult r = Scan({Target(26)});
+  const test::ScanResult r = Scan({Target(26)});
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_EQ(r.records.size(), 1u) << r.stderr_text;
   const Json& j = r.records[0];

@@ -3,14 +3,9 @@
 // delivers nothing: the MTA on port 25, the MSA on port 587 (no ETRN, a 1 s
 // greet_pause, as Debian configures them). Needs root: Sendmail binds port
 // 25, and the lab runs it in private mount and UTS namespaces.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -19,10 +14,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "integration/lab_util.h"
 #include "nlohmann/json.hpp"
 
 namespace smtpscan {
@@ -47,145 +41,28 @@ constexpr char kBannerRegex[] =
     "[0-9]{2}:[0-9]{2}:[0-9]{2} [^;]+; \\(No UCE/UBE\\) logging access "
     "from: localhost\\(OK\\)-localhost \\[127\\.0\\.0\\.1\\]";
 
-std::string TempPath(absl::string_view name) {
-  return absl::StrCat(::testing::TempDir(), "sendmail_test_", getpid(), "_",
-                      name);
-}
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult RunCommand(const std::string& command) {
-  CommandResult r;
-  FILE* p = popen(absl::StrCat(command, " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[512];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-struct ScanResult {
-  int exit_code = -1;
-  std::vector<Json> records;
-  std::string stderr_text;
-};
-
-// Runs smtpscan on a targets file holding `lines`, with `extra` options.
-ScanResult Scan(const std::vector<std::string>& lines,
-                absl::string_view ehlo_name = kEhloName,
-                absl::string_view extra = "") {
-  const std::string input = TempPath("targets.txt");
-  const std::string output = TempPath("out.ndjson");
-  const std::string errors = TempPath("stderr.txt");
-  {
-    std::ofstream in(input);
-    for (const std::string& l : lines) in << l << "\n";
-  }
-  const std::string command =
-      absl::StrCat(SMTPSCAN_BINARY, " -i ", input, " -o ", output,
-                   " --allow-private --ehlo-name ", ehlo_name, " -r 0 ", extra,
-                   " 2>", errors);
-  ScanResult r;
-  const int status = std::system(command.c_str());
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream out(output);
-  std::string line;
-  while (std::getline(out, line)) r.records.push_back(Json::parse(line));
-  r.stderr_text = ReadFile(errors);
-  return r;
-}
-
-std::vector<std::string> Keywords(const Json& ehlo) {
-  std::vector<std::string> keywords;
-  for (const Json& e : ehlo["extensions"]) {
-    keywords.push_back(e["keyword"].get<std::string>());
-  }
-  return keywords;
-}
-
-class SendmailTest : public ::testing::Test {
+class SendmailTest : public test::LabTest {
  protected:
   static void SetUpTestSuite() {
-    if (geteuid() != 0) return;
-    dir_ = new std::string(TempPath("instance"));
-    address_ = new std::string;
-    error_ = new std::string;
-    const CommandResult install =
-        RunCommand(absl::StrCat(kSendmailLab, " install </dev/null"));
-    if (install.exit_code != 0) {
-      *error_ = absl::StrCat("sendmail_lab install: ", install.output);
-      return;
-    }
-    // Parallel test processes (ctest -j) each need their own address: pick
-    // one from the pid, and the next if that one is taken.
-    const int base = static_cast<int>(getpid()) % (250 * 250);
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      const int n = (base + attempt * 7919) % (250 * 250);
-      *address_ = absl::StrCat("127.26.", 1 + n / 250, ".", 1 + n % 250);
-      // Our pid: if this process dies without tearing down, the instance
-      // is stopped all the same.
-      const CommandResult start =
-          RunCommand(absl::StrCat(kSendmailLab, " start ", *dir_, " ",
-                                  *address_, " ", getpid(), " </dev/null"));
-      if (start.exit_code == 0 && absl::StrContains(start.output, "ready")) {
-        started_ = true;
-        error_->clear();
-        return;
-      }
-      *error_ =
-          absl::StrCat("sendmail_lab start ", *address_, ": ", start.output);
-    }
+    SetUpLab(kSendmailLab, "sendmail_test", "127.26.", /*prints_ready=*/true);
   }
-
-  static void TearDownTestSuite() {
-    if (dir_ != nullptr) {
-      const CommandResult stop = RunCommand(
-          absl::StrCat(kSendmailLab, " stop ", *dir_, " </dev/null"));
-      EXPECT_EQ(stop.exit_code, 0) << stop.output;
-      const CommandResult status = RunCommand(
-          absl::StrCat(kSendmailLab, " status ", *dir_, " </dev/null"));
-      EXPECT_THAT(status.output, HasSubstr("stopped"));
-      if (stop.exit_code == 0) {
-        const int rc = std::system(("rm -rf " + *dir_).c_str());
-        (void)rc;
-      }
-    }
-    for (const char* name : {"targets.txt", "out.ndjson", "stderr.txt"}) {
-      std::remove(TempPath(name).c_str());
-    }
-    delete dir_;
-    delete address_;
-    delete error_;
-    dir_ = address_ = error_ = nullptr;
-    started_ = false;
-  }
+  static void TearDownTestSuite() { TearDownLab(); }
 
   void SetUp() override {
     if (geteuid() != 0) {
       GTEST_SKIP() << "real Sendmail needs root (port 25, private "
                       "namespaces); run as root to include it";
     }
-    if (!started_) {
-      GTEST_SKIP() << "tools/sendmail_lab could not run Sendmail: " << *error_;
+    if (!lab_->started()) {
+      GTEST_SKIP() << "tools/sendmail_lab could not run Sendmail: "
+                   << lab_->error();
     }
   }
 
-  static std::string Target(int port) {
-    return absl::StrCat(*address_, ":", port);
-  }
-
   // Sendmail's -X log: "PID <<< command" and "PID >>> reply line".
-  static std::string TrafficLog() { return ReadFile(*dir_ + "/traffic.log"); }
+  static std::string TrafficLog() {
+    return test::ReadFile(lab_->dir() + "/traffic.log");
+  }
 
   static int CountLogLines(absl::string_view suffix) {
     int n = 0;
@@ -200,25 +77,9 @@ class SendmailTest : public ::testing::Test {
   // Waits until the traffic log has at least `want` lines ending in
   // `suffix`; returns how many it has.
   static int WaitForLogLines(absl::string_view suffix, int want) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(5);
-    int n = CountLogLines(suffix);
-    while (n < want && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(20));
-      n = CountLogLines(suffix);
-    }
-    return n;
+    return test::WaitForCount([&] { return CountLogLines(suffix); }, want);
   }
-
-  static std::string* dir_;
-  static std::string* address_;
-  static std::string* error_;
-  static bool started_;
 };
-
-std::string* SendmailTest::dir_ = nullptr;
-std::string* SendmailTest::address_ = nullptr;
-std::string* SendmailTest::error_ = nullptr;
-bool SendmailTest::started_ = false;
 
 void ExpectCompleteTimings(const Json& p) {
   const Json& t = p["timings_us"];
@@ -280,13 +141,13 @@ void ExpectSendmailConversation(const Json& p) {
 TEST_F(SendmailTest, Port25OneRecordWithGreetingEhloAndQuit) {
   const int ehlos_before = CountLogLines("<<< EHLO scanner.example.test");
   const int quits_before = CountLogLines("<<< QUIT");
-  const ScanResult r = Scan({Target(25)});
+  const test::ScanResult r = Scan({Target(25)});
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_EQ(r.records.size(), 1u) << r.stderr_text;
   const Json& j = r.records[0];
   EXPECT_EQ(j["line"], 1);
   EXPECT_EQ(j["kind"], "address");
-  EXPECT_EQ(j["address"], *address_);
+  EXPECT_EQ(j["address"], lab_->address());
   EXPECT_EQ(j["status"], "success") << j.dump();
   ASSERT_EQ(j["probes"].size(), 1u);
   const Json& p = j["probes"][0];
@@ -297,7 +158,7 @@ TEST_F(SendmailTest, Port25OneRecordWithGreetingEhloAndQuit) {
 
   // Sendmail 8.17's EHLO reply, in its order (Debian's PrivacyOptions keep
   // EXPN and VERB).
-  EXPECT_THAT(Keywords(p["ehlo"]),
+  EXPECT_THAT(test::Keywords(p["ehlo"]),
               ElementsAre("ENHANCEDSTATUSCODES", "PIPELINING", "EXPN", "VERB",
                           "8BITMIME", "SIZE", "DSN", "ETRN", "AUTH",
                           "DELIVERBY", "HELP"))
@@ -318,7 +179,7 @@ TEST_F(SendmailTest, Port25OneRecordWithGreetingEhloAndQuit) {
 // greet_pause holds the greeting back for a second: the record's greeting
 // time shows it.
 TEST_F(SendmailTest, Port587HasNoEtrnAndAPausedGreeting) {
-  const ScanResult r = Scan({Target(587)});
+  const test::ScanResult r = Scan({Target(587)});
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_EQ(r.records.size(), 1u) << r.stderr_text;
   const Json& j = r.records[0];
@@ -329,7 +190,7 @@ TEST_F(SendmailTest, Port587HasNoEtrnAndAPausedGreeting) {
   EXPECT_EQ(p["port"], 587);
   ExpectSendmailConversation(p);
   EXPECT_THAT(
-      Keywords(p["ehlo"]),
+      test::Keywords(p["ehlo"]),
       ElementsAre("ENHANCEDSTATUSCODES", "PIPELINING", "EXPN", "VERB",
                   "8BITMIME", "SIZE", "DSN", "AUTH", "DELIVERBY", "HELP"))
       << p["ehlo"].dump();
@@ -340,11 +201,11 @@ TEST_F(SendmailTest, Port587HasNoEtrnAndAPausedGreeting) {
 }
 
 TEST_F(SendmailTest, OneLineWithoutPortProbesBothPortsInOneRecord) {
-  const ScanResult r = Scan({*address_}, kEhloName, "-p 25,587");
+  const test::ScanResult r = Scan({lab_->address()}, kEhloName, "-p 25,587");
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_EQ(r.records.size(), 1u) << r.stderr_text;
   const Json& j = r.records[0];
-  EXPECT_EQ(j["input"], *address_);
+  EXPECT_EQ(j["input"], lab_->address());
   EXPECT_EQ(j["status"], "success") << j.dump();
   ASSERT_EQ(j["probes"].size(), 2u);
   EXPECT_EQ(j["probes"][0]["port"], 25);
@@ -354,8 +215,8 @@ TEST_F(SendmailTest, OneLineWithoutPortProbesBothPortsInOneRecord) {
     EXPECT_EQ(p["greeting"]["host"], kHostname);
     EXPECT_EQ(p["quit"]["enhanced"], "2.0.0");
   }
-  const std::vector<std::string> mta = Keywords(j["probes"][0]["ehlo"]);
-  const std::vector<std::string> msa = Keywords(j["probes"][1]["ehlo"]);
+  const std::vector<std::string> mta = test::Keywords(j["probes"][0]["ehlo"]);
+  const std::vector<std::string> msa = test::Keywords(j["probes"][1]["ehlo"]);
   EXPECT_NE(std::find(mta.begin(), mta.end(), "ETRN"), mta.end());
   EXPECT_EQ(std::find(msa.begin(), msa.end(), "ETRN"), msa.end());
 }
@@ -364,7 +225,7 @@ TEST_F(SendmailTest, OneLineWithoutPortProbesBothPortsInOneRecord) {
 // EHLO name with an underscore: no HELO fallback, a plain success.
 TEST_F(SendmailTest, UnderscoreInEhloNameIsAccepted) {
   const int ehlos_before = CountLogLines("<<< EHLO bad_name.example.test");
-  const ScanResult r = Scan({Target(25)}, "bad_name.example.test");
+  const test::ScanResult r = Scan({Target(25)}, "bad_name.example.test");
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_EQ(r.records.size(), 1u) << r.stderr_text;
   const Json& j = r.records[0];
