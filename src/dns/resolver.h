@@ -82,7 +82,7 @@ struct ResolverOptions {
   absl::Duration timeout = absl::Milliseconds(1500);
   int tries = 2;
   size_t max_inflight = 100;  // queries sent and not yet answered
-  double rate = 0;             // queries per second; 0 = no limit
+  double rate = 0;            // queries per second; 0 = no limit
 };
 
 // A lookup interface, so that the domain planner can be tested with a fake.
