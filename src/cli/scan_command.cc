@@ -174,6 +174,7 @@ class Scan {
   absl::flat_hash_map<uint64_t, std::unique_ptr<PendingRecord>> pending_;
   absl::flat_hash_map<std::string, uint64_t> counts_;  // records by status
   uint64_t records_ = 0;
+  bool split_probes_ = false;   // --layout split
   uint64_t probe_records_ = 0;  // --layout split: records of kind probe
 };
 
@@ -264,7 +265,7 @@ int Scan::Run() {
   output::WriterOptions writer_options;
   writer_options.greeting_raw = options_.greeting_raw;
   writer_options.csv_raw_cells = options_.csv_raw_cells;
-  writer_options.split_probes = options_.layout == "split";
+  writer_options.split_probes = split_probes_ = options_.layout == "split";
   if (writer_options.split_probes && format == output::Format::kCsv) {
     std::cerr << "smtpscan: --layout split needs NDJSON output: CSV already "
                  "has one row per probe (see smtpscan --help)\n";
@@ -474,7 +475,7 @@ void Scan::Finished(engine::ProbeOutcome outcome) {
     result.started_at = outcome.started_at;
     result.session = std::move(outcome.session);
     domain_probes_.erase(it);
-    if (options_.layout == "split") {
+    if (split_probes_) {
       writer_->WriteProbe(result, &out_);
       ++probe_records_;
     }
