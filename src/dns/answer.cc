@@ -13,6 +13,9 @@ namespace smtpscan::dns {
 namespace {
 
 constexpr int kTypeCname = 5;
+constexpr int kTypeTlsa = 52;
+constexpr int kClassIn = 1;
+constexpr unsigned char kFlagAd = 0x20;  // in the header's fourth octet
 
 std::string Lower(absl::string_view name) {
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);
@@ -191,6 +194,97 @@ TxtAnswer ParseTxt(int status, const unsigned char* abuf, int alen) {
   ares_free_data(txt);
   if (answer.records.empty()) answer.status = DnsStatus::kNoData;
   return answer;
+}
+
+TlsaAnswer ParseTlsa(int status, const unsigned char* abuf, int alen,
+                     absl::string_view qname) {
+  TlsaAnswer answer;
+  answer.status = StatusOf(status);
+  if (abuf == nullptr || alen < 12) {
+    if (status == ARES_SUCCESS) answer.status = DnsStatus::kError;
+    return answer;
+  }
+  const bool ad = (abuf[3] & kFlagAd) != 0;
+  if (answer.status == DnsStatus::kNoData ||
+      answer.status == DnsStatus::kNxDomain) {
+    answer.authenticated = ad;
+  }
+  if (status != ARES_SUCCESS) return answer;
+  // The message is walked as in AnswerCanonicalName (RFC 1035 §4.1.1,
+  // §4.1.3); a name that does not expand or a length past the end makes
+  // the whole message malformed: nothing of it is used.
+  const TlsaAnswer malformed;  // kError, not authenticated, no records
+  const unsigned char* const end = abuf + alen;
+  const int questions = (abuf[4] << 8) | abuf[5];
+  const int answers = (abuf[6] << 8) | abuf[7];
+  const unsigned char* p = abuf + 12;
+  std::string name;
+  long length = 0;
+  for (int i = 0; i < questions; ++i) {
+    if (!ExpandName(p, abuf, alen, &name, &length)) return malformed;
+    p += length;
+    if (end - p < 4) return malformed;
+    p += 4;  // type, class
+  }
+  answer.canonical = AnswerCanonicalName(abuf, alen, qname);
+  const std::string owner_wanted =
+      answer.canonical.empty() ? Lower(qname) : answer.canonical;
+  bool seen = false;  // a TLSA record of the name, well formed or not
+  for (int i = 0; i < answers; ++i) {
+    std::string owner;
+    if (!ExpandName(p, abuf, alen, &owner, &length)) return malformed;
+    p += length;
+    if (end - p < 10) return malformed;
+    const int type = (p[0] << 8) | p[1];
+    const int rr_class = (p[2] << 8) | p[3];
+    const int rdlength = (p[8] << 8) | p[9];
+    p += 10;
+    if (end - p < rdlength) return malformed;
+    if (type == kTypeTlsa && rr_class == kClassIn && owner == owner_wanted) {
+      seen = true;
+      // Usage, selector and matching type, then the association data.
+      if (rdlength >= 3) {
+        answer.records.push_back(
+            {p[0], p[1], p[2],
+             std::string(reinterpret_cast<const char*>(p + 3),
+                         static_cast<size_t>(rdlength - 3))});
+      }
+    }
+    p += rdlength;
+  }
+  if (answer.records.empty() && seen) {
+    answer.status = DnsStatus::kError;
+    return answer;
+  }
+  // c-ares reports success for an answer holding only CNAME records.
+  answer.status =
+      answer.records.empty() ? DnsStatus::kNoData : DnsStatus::kNoError;
+  answer.authenticated = ad;
+  return answer;
+}
+
+int SentQueryStatus(const unsigned char* abuf, int alen) {
+  if (abuf == nullptr || alen < 12) return ARES_EBADRESP;
+  const int rcode = abuf[3] & 0x0f;
+  const int answers = (abuf[6] << 8) | abuf[7];
+  switch (rcode) {
+    case 0:
+      return answers > 0 ? ARES_SUCCESS : ARES_ENODATA;
+    case 1:
+      return ARES_EFORMERR;
+    case 2:
+      return ARES_ESERVFAIL;
+    case 3:
+      return ARES_ENOTFOUND;
+    case 4:
+      return ARES_ENOTIMP;
+    case 5:
+      return ARES_EREFUSED;
+    default:
+      // ares_query passes other RCODEs on as success; an answer the
+      // walk would then trust is safer reported as malformed.
+      return ARES_EBADRESP;
+  }
 }
 
 }  // namespace smtpscan::dns

@@ -4,10 +4,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/random.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <deque>
 #include <mutex>
+#include <random>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
@@ -24,6 +27,28 @@ constexpr int kTypeA = 1;
 constexpr int kTypeMx = 15;
 constexpr int kTypeTxt = 16;
 constexpr int kTypeAaaa = 28;
+constexpr int kTypeTlsa = 52;
+constexpr int kEdnsUdpSize = 1232;  // the DNS flag day 2020 size
+// The header's fourth octet: AD (RFC 4035 §3.2.3). Set in a query it asks
+// a validating resolver to report validation (RFC 6840 §5.7).
+constexpr unsigned char kFlagAd = 0x20;
+
+// A query ID nobody can guess (ares_send takes the caller's, unlike
+// ares_query). getrandom(2) with flags 0 blocks only until the kernel's
+// pool is first initialised, long past at any scan; two bytes are never
+// cut short (random(7)), so only a signal (EINTR) asks for a retry.
+uint16_t RandomQueryId() {
+  uint16_t id = 0;
+  ssize_t got;
+  do {
+    got = getrandom(&id, sizeof(id), 0);
+  } while (got < 0 && errno == EINTR);
+  if (got != static_cast<ssize_t>(sizeof(id))) {
+    std::random_device device;  // a kernel without getrandom(2) (< 3.17)
+    id = static_cast<uint16_t>(device());
+  }
+  return id;
+}
 
 // "IP", "IP:PORT", "[IPv6]" or "[IPv6]:PORT" → c-ares's CSV form.
 absl::StatusOr<std::string> ServerCsvEntry(absl::string_view text) {
@@ -77,7 +102,8 @@ class Resolver::Impl {
   }
 
   absl::Status Init();
-  void Enqueue(int type, absl::string_view name,
+  // `ad`: the query goes out with the AD bit set (TLSA).
+  void Enqueue(int type, absl::string_view name, bool ad,
                absl::AnyInvocable<void(int, const unsigned char*, int)> done);
   void Tick();
   void Drain();
@@ -91,6 +117,7 @@ class Resolver::Impl {
   struct Request {
     Impl* impl;
     int type;
+    bool ad;  // sent by Send with the AD bit, not by ares_query
     std::string name;
     absl::AnyInvocable<void(int, const unsigned char*, int)> done;
   };
@@ -100,6 +127,7 @@ class Resolver::Impl {
   static void OnAnswer(void* arg, int status, int timeouts, unsigned char* abuf,
                        int alen);
   void Pump();
+  void Send(Request* r);
   bool TakeToken();
 
   ResolverOptions options_;
@@ -125,7 +153,7 @@ absl::Status Resolver::Impl::Init() {
   // none is left, reports ECONNREFUSED ("could not contact DNS servers"),
   // losing the status the record must show.
   o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOCHECKRESP | ARES_FLAG_EDNS;
-  o.ednspsz = 1232;  // the DNS flag day 2020 size: no IP fragmentation
+  o.ednspsz = kEdnsUdpSize;  // no IP fragmentation
   o.timeout = static_cast<int>(
       std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.timeout)));
   o.tries = std::max(1, options_.tries);
@@ -209,6 +237,11 @@ void Resolver::Impl::OnAnswer(void* arg, int status, int /*timeouts*/,
   if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED) return;
   ++self->stats_.answered;
   if (status == ARES_ETIMEOUT) ++self->stats_.timeouts;
+  // ares_send reports any matching answer as a success: map its RCODE as
+  // ares_query does for the others.
+  if (request->ad && status == ARES_SUCCESS) {
+    status = SentQueryStatus(abuf, alen);
+  }
   // Parsed now (abuf lives only during this call), delivered later.
   Request* r = request.release();
   std::string wire(reinterpret_cast<const char*>(abuf),
@@ -239,18 +272,44 @@ void Resolver::Impl::Pump() {
     ++inflight_;
     ++stats_.queries;
     Request* r = request.release();
+    if (r->ad) {
+      Send(r);
+      continue;
+    }
     // May answer at once (a bad name): OnAnswer only queues the result.
     ares_query(channel_, r->name.c_str(), kClassIn, r->type, &Impl::OnAnswer,
                r);
   }
 }
 
+// ares_query cannot set AD, so the query is built here (as ares_query
+// builds it: RD=1, an EDNS OPT record of kEdnsUdpSize) and sent with
+// ares_send (ENGINEERING.md §3.3). Without DO in the OPT record unbound
+// still answers AD=1 for validated data, and no RRSIG records travel.
+void Resolver::Impl::Send(Request* r) {
+  unsigned char* query = nullptr;
+  int length = 0;
+  const int built =
+      ares_create_query(r->name.c_str(), kClassIn, r->type, RandomQueryId(),
+                        /*rd=*/1, &query, &length, kEdnsUdpSize);
+  if (built != ARES_SUCCESS) {
+    // A bad name: answered like ares_query answers it, through the queue.
+    OnAnswer(r, built, 0, nullptr, 0);
+    return;
+  }
+  query[3] |= kFlagAd;
+  // ares_send copies the query. It may answer at once (no server).
+  ares_send(channel_, query, length, &Impl::OnAnswer, r);
+  ares_free_string(query);
+}
+
 void Resolver::Impl::Enqueue(
-    int type, absl::string_view name,
+    int type, absl::string_view name, bool ad,
     absl::AnyInvocable<void(int, const unsigned char*, int)> done) {
   auto request = std::make_unique<Request>();
   request->impl = this;
   request->type = type;
+  request->ad = ad;
   request->name = std::string(name);
   request->done = std::move(done);
   queue_.push_back(std::move(request));
@@ -287,7 +346,7 @@ Resolver::~Resolver() = default;
 
 void Resolver::QueryMx(absl::string_view name,
                        absl::AnyInvocable<void(MxAnswer)> done) {
-  impl_->Enqueue(kTypeMx, name,
+  impl_->Enqueue(kTypeMx, name, /*ad=*/false,
                  [name = std::string(name), done = std::move(done)](
                      int status, const unsigned char* abuf, int alen) mutable {
                    done(ParseMx(status, abuf, alen, name));
@@ -296,7 +355,7 @@ void Resolver::QueryMx(absl::string_view name,
 
 void Resolver::QueryAddresses(absl::string_view name, int family,
                               absl::AnyInvocable<void(AddressAnswer)> done) {
-  impl_->Enqueue(family == AF_INET ? kTypeA : kTypeAaaa, name,
+  impl_->Enqueue(family == AF_INET ? kTypeA : kTypeAaaa, name, /*ad=*/false,
                  [name = std::string(name), family, done = std::move(done)](
                      int status, const unsigned char* abuf, int alen) mutable {
                    done(ParseAddresses(status, abuf, alen, name, family));
@@ -305,10 +364,19 @@ void Resolver::QueryAddresses(absl::string_view name, int family,
 
 void Resolver::QueryTxt(absl::string_view name,
                         absl::AnyInvocable<void(TxtAnswer)> done) {
-  impl_->Enqueue(kTypeTxt, name,
+  impl_->Enqueue(kTypeTxt, name, /*ad=*/false,
                  [done = std::move(done)](int status, const unsigned char* abuf,
                                           int alen) mutable {
                    done(ParseTxt(status, abuf, alen));
+                 });
+}
+
+void Resolver::QueryTlsa(absl::string_view name,
+                         absl::AnyInvocable<void(TlsaAnswer)> done) {
+  impl_->Enqueue(kTypeTlsa, name, /*ad=*/true,
+                 [name = std::string(name), done = std::move(done)](
+                     int status, const unsigned char* abuf, int alen) mutable {
+                   done(ParseTlsa(status, abuf, alen, name));
                  });
 }
 

@@ -63,6 +63,25 @@ struct TxtAnswer {
   std::vector<std::string> records;  // each record's strings joined
 };
 
+// One TLSA record (RFC 6698 §2.1), as DANE for SMTP uses it (RFC 7672).
+struct TlsaRecord {
+  uint8_t usage = 0;     // 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE
+  uint8_t selector = 0;  // 0 full certificate, 1 SubjectPublicKeyInfo
+  uint8_t mtype = 0;     // 0 exact, 1 SHA-256, 2 SHA-512
+  std::string data;      // the association data, binary
+
+  friend bool operator==(const TlsaRecord&, const TlsaRecord&) = default;
+};
+
+struct TlsaAnswer {
+  DnsStatus status = DnsStatus::kError;
+  // The resolver set the AD bit: it validated the answer with DNSSEC.
+  // Only then may DANE use the records (RFC 7672 §2.2).
+  bool authenticated = false;
+  std::vector<TlsaRecord> records;  // in answer order; malformed ones skipped
+  std::string canonical;            // as in MxAnswer
+};
+
 // Watches the resolver's sockets. The engine implements it on its ring.
 class Poller {
  public:
@@ -96,6 +115,10 @@ class Lookup {
                               absl::AnyInvocable<void(AddressAnswer)> done) = 0;
   virtual void QueryTxt(absl::string_view name,
                         absl::AnyInvocable<void(TxtAnswer)> done) = 0;
+  // TLSA of `name` ("_25._tcp.mx.example.com"), asked with the AD bit set
+  // (RFC 6840 §5.7) so that a validating resolver reports validation.
+  virtual void QueryTlsa(absl::string_view name,
+                         absl::AnyInvocable<void(TlsaAnswer)> done) = 0;
 };
 
 class Resolver final : public Lookup {
@@ -111,6 +134,8 @@ class Resolver final : public Lookup {
                       absl::AnyInvocable<void(AddressAnswer)> done) override;
   void QueryTxt(absl::string_view name,
                 absl::AnyInvocable<void(TxtAnswer)> done) override;
+  void QueryTlsa(absl::string_view name,
+                 absl::AnyInvocable<void(TlsaAnswer)> done) override;
 
   // Lets c-ares expire queries and sends queued ones the rate now allows.
   void Tick();

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_split.h"
@@ -20,7 +21,12 @@ using ::testing::IsEmpty;
 
 constexpr int kAresSuccess = 0;   // ARES_SUCCESS
 constexpr int kAresNoData = 1;    // ARES_ENODATA
+constexpr int kAresServFail = 3;  // ARES_ESERVFAIL
 constexpr int kAresNotFound = 4;  // ARES_ENOTFOUND
+constexpr int kAresNotImp = 5;    // ARES_ENOTIMP
+constexpr int kAresRefused = 6;   // ARES_EREFUSED
+constexpr int kAresBadResp = 10;  // ARES_EBADRESP
+constexpr int kAresFormErr = 2;   // ARES_EFORMERR
 
 // A DNS response built by hand (RFC 1035 §4.1), names uncompressed.
 class Message {
@@ -31,11 +37,11 @@ class Message {
     U16(qtype);
     U16(1);
   }
-  Message& Rr(const std::string& owner, uint16_t type,
-              const std::string& rdata) {
+  Message& Rr(const std::string& owner, uint16_t type, const std::string& rdata,
+              uint16_t rr_class = 1) {
     Name(owner);
     U16(type);
-    U16(1);
+    U16(rr_class);
     U16(0);
     U16(60);  // TTL
     U16(static_cast<uint16_t>(rdata.size()));
@@ -62,6 +68,24 @@ class Message {
     out.push_back(static_cast<char>(preference));
     return out + NameBytes(host);
   }
+  // TLSA RDATA (RFC 6698 §2.1): usage, selector, matching type, data.
+  static std::string TlsaData(uint8_t usage, uint8_t selector, uint8_t mtype,
+                              const std::string& data) {
+    std::string out;
+    out.push_back(static_cast<char>(usage));
+    out.push_back(static_cast<char>(selector));
+    out.push_back(static_cast<char>(mtype));
+    return out + data;
+  }
+  // The header's AD bit (RFC 4035 §3.2.3).
+  Message& SetAd() {
+    bytes_[3] |= 0x20;
+    return *this;
+  }
+  Message& SetRcode(uint8_t rcode) {
+    bytes_[3] = static_cast<uint8_t>((bytes_[3] & 0xf0) | rcode);
+    return *this;
+  }
   static std::string V4(const char* text) {
     uint8_t b[4];
     inet_pton(AF_INET, text, b);
@@ -83,7 +107,8 @@ class Message {
   std::vector<unsigned char> bytes_;
 };
 
-constexpr uint16_t kA = 1, kCname = 5, kMx = 15, kTxt = 16;
+constexpr uint16_t kA = 1, kCname = 5, kMx = 15, kTxt = 16, kRrsig = 46,
+                   kTlsa = 52;
 
 TEST(ParseMxTest, RecordsInAnswerOrderLowerCased) {
   Message m("Example.TEST", kMx);
@@ -163,6 +188,207 @@ TEST(ParseTxtTest, StringsOfOneRecordAreJoined) {
   EXPECT_THAT(t.records, ElementsAre(a + b, "hello"));
 }
 
+// A 32-byte SHA-256 value: 0x00, 0x01, ... 0x1f, offset by `first`.
+std::string Digest(uint8_t first) {
+  std::string out;
+  for (int i = 0; i < 32; ++i) out.push_back(static_cast<char>(first + i));
+  return out;
+}
+
+constexpr char kTlsaName[] = "_25._tcp.mx.example.test";
+
+TEST(ParseTlsaTest, OneRecordWithoutAdIsNotAuthenticated) {
+  Message m(kTlsaName, kTlsa);
+  m.Rr(kTlsaName, kTlsa, Message::TlsaData(3, 1, 1, Digest(0)));
+  const TlsaAnswer a = ParseTlsa(kAresSuccess, m.data(), m.size(), kTlsaName);
+  EXPECT_EQ(a.status, DnsStatus::kNoError);
+  EXPECT_FALSE(a.authenticated);
+  EXPECT_THAT(a.records, ElementsAre(TlsaRecord{3, 1, 1, Digest(0)}));
+  EXPECT_EQ(a.canonical, "");
+}
+
+TEST(ParseTlsaTest, TwoRecordsWithAdInAnswerOrder) {
+  Message m(kTlsaName, kTlsa);
+  m.SetAd()
+      .Rr(kTlsaName, kTlsa, Message::TlsaData(3, 1, 1, Digest(0)))
+      .Rr(kTlsaName, kTlsa, Message::TlsaData(2, 0, 2, Digest(7) + Digest(9)));
+  const TlsaAnswer a = ParseTlsa(kAresSuccess, m.data(), m.size(), kTlsaName);
+  EXPECT_EQ(a.status, DnsStatus::kNoError);
+  EXPECT_TRUE(a.authenticated);
+  EXPECT_THAT(a.records,
+              ElementsAre(TlsaRecord{3, 1, 1, Digest(0)},
+                          TlsaRecord{2, 0, 2, Digest(7) + Digest(9)}));
+}
+
+TEST(ParseTlsaTest, OwnerNamesCompareWithoutCaseOrTrailingDot) {
+  Message m("_25._TCP.MX.example.test", kTlsa);
+  m.Rr("_25._tcp.Mx.Example.Test", kTlsa,
+       Message::TlsaData(3, 1, 1, Digest(0)));
+  const TlsaAnswer a =
+      ParseTlsa(kAresSuccess, m.data(), m.size(), "_25._TCP.MX.example.test.");
+  EXPECT_EQ(a.status, DnsStatus::kNoError);
+  EXPECT_EQ(a.records.size(), 1u);
+}
+
+TEST(ParseTlsaTest, CnameToTheTlsaOwner) {
+  Message m(kTlsaName, kTlsa);
+  m.SetAd()
+      .Rr(kTlsaName, kCname, Message::NameBytes("_25._tcp.Real.test"))
+      .Rr("_25._tcp.real.test", kTlsa, Message::TlsaData(3, 1, 1, Digest(1)));
+  const TlsaAnswer a = ParseTlsa(kAresSuccess, m.data(), m.size(), kTlsaName);
+  EXPECT_EQ(a.status, DnsStatus::kNoError);
+  EXPECT_TRUE(a.authenticated);
+  EXPECT_EQ(a.canonical, "_25._tcp.real.test");
+  EXPECT_THAT(a.records, ElementsAre(TlsaRecord{3, 1, 1, Digest(1)}));
+}
+
+TEST(ParseTlsaTest, OnlyACnameIsNoData) {
+  Message m(kTlsaName, kTlsa);
+  m.Rr(kTlsaName, kCname, Message::NameBytes("_25._tcp.real.test"));
+  const TlsaAnswer a = ParseTlsa(kAresSuccess, m.data(), m.size(), kTlsaName);
+  EXPECT_EQ(a.status, DnsStatus::kNoData);
+  EXPECT_EQ(a.canonical, "_25._tcp.real.test");
+  EXPECT_THAT(a.records, IsEmpty());
+}
+
+TEST(ParseTlsaTest, OtherTypesOwnersAndClassesAreIgnored) {
+  Message m(kTlsaName, kTlsa);
+  m.Rr(kTlsaName, kA, Message::V4("192.0.2.1"))
+      .Rr(kTlsaName, kRrsig, std::string(40, '\x01'))
+      .Rr("_25._tcp.other.test", kTlsa, Message::TlsaData(3, 1, 1, Digest(5)))
+      .Rr(kTlsaName, kTlsa, Message::TlsaData(3, 0, 1, Digest(2)));
+  // A TLSA record of class CH (3) for the right name.
+  m.Rr(kTlsaName, kTlsa, Message::TlsaData(3, 1, 1, Digest(6)), 3);
+  const TlsaAnswer a = ParseTlsa(kAresSuccess, m.data(), m.size(), kTlsaName);
+  EXPECT_EQ(a.status, DnsStatus::kNoError);
+  EXPECT_THAT(a.records, ElementsAre(TlsaRecord{3, 0, 1, Digest(2)}));
+}
+
+TEST(ParseTlsaTest, NoTlsaRecordsIsNoData) {
+  Message m(kTlsaName, kTlsa);
+  m.SetAd().Rr(kTlsaName, kA, Message::V4("192.0.2.1"));
+  const TlsaAnswer a = ParseTlsa(kAresSuccess, m.data(), m.size(), kTlsaName);
+  EXPECT_EQ(a.status, DnsStatus::kNoData);
+  EXPECT_TRUE(a.authenticated);
+}
+
+TEST(ParseTlsaTest, EmptyAssociationDataIsKept) {
+  Message m(kTlsaName, kTlsa);
+  m.Rr(kTlsaName, kTlsa, Message::TlsaData(3, 1, 0, ""));
+  const TlsaAnswer a = ParseTlsa(kAresSuccess, m.data(), m.size(), kTlsaName);
+  EXPECT_EQ(a.status, DnsStatus::kNoError);
+  EXPECT_THAT(a.records, ElementsAre(TlsaRecord{3, 1, 0, ""}));
+}
+
+TEST(ParseTlsaTest, RdataShorterThanThreeOctetsIsSkipped) {
+  for (const std::string& rdata :
+       {std::string(), std::string("\x03"), std::string("\x03\x01")}) {
+    SCOPED_TRACE(rdata.size());
+    Message m(kTlsaName, kTlsa);
+    m.SetAd()
+        .Rr(kTlsaName, kTlsa, rdata)
+        .Rr(kTlsaName, kTlsa, Message::TlsaData(3, 1, 1, Digest(3)));
+    const TlsaAnswer a = ParseTlsa(kAresSuccess, m.data(), m.size(), kTlsaName);
+    EXPECT_EQ(a.status, DnsStatus::kNoError);
+    EXPECT_TRUE(a.authenticated);
+    EXPECT_THAT(a.records, ElementsAre(TlsaRecord{3, 1, 1, Digest(3)}));
+  }
+}
+
+TEST(ParseTlsaTest, OnlyMalformedRecordsIsAnError) {
+  Message m(kTlsaName, kTlsa);
+  m.SetAd().Rr(kTlsaName, kTlsa, "\x03\x01");
+  const TlsaAnswer a = ParseTlsa(kAresSuccess, m.data(), m.size(), kTlsaName);
+  EXPECT_EQ(a.status, DnsStatus::kError);
+  EXPECT_FALSE(a.authenticated);
+  EXPECT_THAT(a.records, IsEmpty());
+}
+
+TEST(ParseTlsaTest, RdlengthPastTheEndIsMalformed) {
+  Message m(kTlsaName, kTlsa);
+  m.SetAd()
+      .Rr(kTlsaName, kTlsa, Message::TlsaData(3, 1, 1, Digest(0)))
+      .Rr(kTlsaName, kTlsa, Message::TlsaData(3, 1, 1, Digest(4)));
+  std::vector<unsigned char>& bytes = m.bytes();
+  // The last record's RDLENGTH (just before its 35 octets) claims 36.
+  bytes[bytes.size() - 35 - 1] = 36;
+  const TlsaAnswer a = ParseTlsa(kAresSuccess, m.data(), m.size(), kTlsaName);
+  EXPECT_EQ(a.status, DnsStatus::kError);
+  EXPECT_FALSE(a.authenticated);
+  EXPECT_THAT(a.records, IsEmpty());
+}
+
+TEST(ParseTlsaTest, EveryTruncationIsAnErrorWithoutRecords) {
+  Message m(kTlsaName, kTlsa);
+  m.SetAd()
+      .Rr(kTlsaName, kCname, Message::NameBytes("_25._tcp.real.test"))
+      .Rr("_25._tcp.real.test", kTlsa, Message::TlsaData(3, 1, 1, Digest(0)));
+  const std::vector<unsigned char> whole = m.bytes();
+  for (size_t cut = 0; cut < whole.size(); ++cut) {
+    SCOPED_TRACE(cut);
+    const TlsaAnswer a =
+        ParseTlsa(kAresSuccess, whole.data(), static_cast<int>(cut), kTlsaName);
+    EXPECT_EQ(a.status, DnsStatus::kError);
+    EXPECT_FALSE(a.authenticated);
+    EXPECT_THAT(a.records, IsEmpty());
+  }
+  EXPECT_EQ(ParseTlsa(kAresSuccess, whole.data(),
+                      static_cast<int>(whole.size()), kTlsaName)
+                .status,
+            DnsStatus::kNoError);
+}
+
+TEST(ParseTlsaTest, NegativeAnswersCarryTheAdBit) {
+  Message secure(kTlsaName, kTlsa);
+  secure.SetAd().SetRcode(3);
+  const TlsaAnswer nx =
+      ParseTlsa(kAresNotFound, secure.data(), secure.size(), kTlsaName);
+  EXPECT_EQ(nx.status, DnsStatus::kNxDomain);
+  EXPECT_TRUE(nx.authenticated);
+  Message insecure(kTlsaName, kTlsa);
+  const TlsaAnswer nodata =
+      ParseTlsa(kAresNoData, insecure.data(), insecure.size(), kTlsaName);
+  EXPECT_EQ(nodata.status, DnsStatus::kNoData);
+  EXPECT_FALSE(nodata.authenticated);
+  // SERVFAIL never counts as validated, whatever its header says.
+  Message fail(kTlsaName, kTlsa);
+  fail.SetAd().SetRcode(2);
+  const TlsaAnswer servfail =
+      ParseTlsa(kAresServFail, fail.data(), fail.size(), kTlsaName);
+  EXPECT_EQ(servfail.status, DnsStatus::kServFail);
+  EXPECT_FALSE(servfail.authenticated);
+}
+
+TEST(ParseTlsaTest, StatusesWithoutAMessage) {
+  EXPECT_EQ(ParseTlsa(kAresNoData, nullptr, 0, kTlsaName).status,
+            DnsStatus::kNoData);
+  EXPECT_EQ(ParseTlsa(kAresNotFound, nullptr, 0, kTlsaName).status,
+            DnsStatus::kNxDomain);
+  EXPECT_EQ(ParseTlsa(kAresRefused, nullptr, 0, kTlsaName).status,
+            DnsStatus::kRefused);
+  EXPECT_EQ(ParseTlsa(kAresSuccess, nullptr, 0, kTlsaName).status,
+            DnsStatus::kError);
+}
+
+TEST(SentQueryStatusTest, MapsTheRcodeAsAresQueryDoes) {
+  Message answer(kTlsaName, kTlsa);
+  answer.Rr(kTlsaName, kTlsa, Message::TlsaData(3, 1, 1, Digest(0)));
+  EXPECT_EQ(SentQueryStatus(answer.data(), answer.size()), kAresSuccess);
+  Message empty(kTlsaName, kTlsa);
+  EXPECT_EQ(SentQueryStatus(empty.data(), empty.size()), kAresNoData);
+  const std::vector<std::pair<uint8_t, int>> rcodes = {
+      {1, kAresFormErr}, {2, kAresServFail}, {3, kAresNotFound},
+      {4, kAresNotImp},  {5, kAresRefused},  {9, kAresBadResp}};
+  for (const auto& [rcode, status] : rcodes) {
+    SCOPED_TRACE(rcode);
+    Message m(kTlsaName, kTlsa);
+    m.SetRcode(rcode);
+    EXPECT_EQ(SentQueryStatus(m.data(), m.size()), status);
+  }
+  EXPECT_EQ(SentQueryStatus(answer.data(), 11), kAresBadResp);
+  EXPECT_EQ(SentQueryStatus(nullptr, 0), kAresBadResp);
+}
+
 TEST(AnswerParsersTest, TruncatedAndCorruptMessagesNeverCrash) {
   Message m("alias.test", kMx);
   m.Rr("alias.test", kCname, Message::NameBytes("real.test"))
@@ -186,6 +412,7 @@ TEST(AnswerParsersTest, TruncatedAndCorruptMessagesNeverCrash) {
     ParseAddresses(kAresSuccess, bytes.data(), n, "alias.test", AF_INET6);
     ParseTxt(kAresSuccess, bytes.data(), n);
     AnswerCanonicalName(bytes.data(), n, "alias.test");
+    ParseTlsa(kAresSuccess, bytes.data(), n, "alias.test");
   }
 }
 
