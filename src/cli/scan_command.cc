@@ -22,11 +22,14 @@
 #include "dns/name.h"
 #include "dns/resolver.h"
 #include "engine/engine.h"
+#include "mtasts/fetcher.h"
+#include "mtasts/policy.h"
 #include "output/writer.h"
 #include "scan/address_policy.h"
 #include "scan/domain_scan.h"
 #include "scan/target.h"
 #include "scan/target_reader.h"
+#include "tls/context.h"
 
 namespace smtpscan::cli {
 namespace {
@@ -129,11 +132,18 @@ class Scan {
     return std::find(implicit_tls_ports_.begin(), implicit_tls_ports_.end(),
                      port) != implicit_tls_ports_.end();
   }
+  output::TlsMode TlsModeOf(uint16_t port) const {
+    return IsImplicitTls(port) ? output::TlsMode::kImplicit : plain_tls_mode_;
+  }
   void Finished(engine::ProbeOutcome outcome);
   // Sets up the resolver and the planner at the first domain line.
   absl::Status StartDomainMode();
-  void SubmitDomainProbe(uint64_t id, const dns::Address& address,
-                         uint16_t port);
+  void SubmitDomainProbe(const scan::ProbeRequest& request);
+  // Resolves mta-sts.<domain>, fetches and parses its policy.
+  void FetchMtaSts(const std::string& domain,
+                   scan::DomainScan::MtaStsDone done);
+  // Per MX host: does the domain's MTA-STS policy list it?
+  static void MatchMtaSts(output::DomainRecord* record);
   // True once the input is read and every domain's record is out.
   bool AllFed() const {
     return input_done_ &&
@@ -150,18 +160,29 @@ class Scan {
   std::vector<uint16_t> implicit_tls_ports_;
   smtp::SessionConfig plain_;
   smtp::SessionConfig implicit_tls_;
+  // STARTTLS on plaintext ports: kNone with --starttls never.
+  output::TlsMode plain_tls_mode_ = output::TlsMode::kStartTls;
+  std::unique_ptr<tls::Context> tls_context_;
   std::unique_ptr<scan::AddressPolicy> policy_;
   std::unique_ptr<scan::TargetReader> reader_;
   std::unique_ptr<output::RecordWriter> writer_;
   std::unique_ptr<engine::Engine> engine_;
   // Domain mode (declared after the engine: destroyed before it).
   absl::Duration dns_timeout_;
+  absl::Duration mta_sts_timeout_;
   std::unique_ptr<EnginePoller> poller_;
   std::unique_ptr<dns::Resolver> resolver_;
+  std::unique_ptr<mtasts::Fetcher> mta_sts_;
   std::unique_ptr<scan::DomainScan> domains_;
-  // Address and port text of each domain-mode probe in flight.
-  absl::flat_hash_map<uint64_t, std::pair<std::string, uint16_t>>
-      domain_probes_;
+  // Each domain-mode probe in flight: its address text, port and DANE
+  // lookup, for its result.
+  struct DomainProbe {
+    std::string address;
+    uint16_t port = 0;
+    std::string server_name;  // the MX host when the probe uses TLS
+    std::shared_ptr<const tls::DaneResult> dane;
+  };
+  absl::flat_hash_map<uint64_t, DomainProbe> domain_probes_;
   absl::Time dns_ticked_ = absl::Now();
   bool input_done_ = false;
   int in_fd_ = -1;
@@ -192,9 +213,12 @@ int Scan::Run() {
   auto reply = ParseTimeout("--reply-timeout", options_.reply_timeout);
   auto session = ParseTimeout("--session-timeout", options_.session_timeout);
   auto dns_timeout = ParseTimeout("--dns-timeout", options_.dns_timeout);
+  auto mta_sts_timeout =
+      ParseTimeout("--mta-sts-timeout", options_.mta_sts_timeout);
   for (const absl::Status& s :
        {ports.status(), implicit.status(), connect.status(), greeting.status(),
-        reply.status(), session.status(), dns_timeout.status()}) {
+        reply.status(), session.status(), dns_timeout.status(),
+        mta_sts_timeout.status()}) {
     if (!s.ok()) {
       std::cerr << "smtpscan: " << s.message() << " (see smtpscan --help)\n";
       return kExitUsage;
@@ -203,6 +227,7 @@ int Scan::Run() {
   ports_ = *ports;
   implicit_tls_ports_ = *implicit;
   dns_timeout_ = *dns_timeout;
+  mta_sts_timeout_ = *mta_sts_timeout;
 
   engine::EngineOptions engine_options;
   engine_options.concurrency = options_.concurrency;
@@ -235,9 +260,12 @@ int Scan::Run() {
     return kExitUsage;
   }
   plain_.ehlo_name = ehlo;
-  // STARTTLS needs the TLS layer, which arrives with its own milestone: until
-  // then conversations stay in plaintext rather than fail at STARTTLS.
-  plain_.starttls = smtp::StartTlsPolicy::kNever;
+  plain_.starttls =
+      options_.starttls == "always"  ? smtp::StartTlsPolicy::kAlways
+      : options_.starttls == "never" ? smtp::StartTlsPolicy::kNever
+                                     : smtp::StartTlsPolicy::kAuto;
+  plain_tls_mode_ = options_.starttls == "never" ? output::TlsMode::kNone
+                                                 : output::TlsMode::kStartTls;
   implicit_tls_ = plain_;
   implicit_tls_.implicit_tls = true;
 
@@ -273,6 +301,15 @@ int Scan::Run() {
   }
   writer_ = output::MakeWriter(format, writer_options);
 
+  auto tls_context = tls::Context::Create({options_.ca_file});
+  if (!tls_context.ok()) {
+    std::cerr << "smtpscan: " << tls_context.status().message() << "\n";
+    return absl::IsInvalidArgument(tls_context.status()) ? kExitUsage
+                                                         : kExitFailure;
+  }
+  tls_context_ = *std::move(tls_context);
+  engine_options.tls_context = tls_context_.get();
+
   auto engine = engine::Engine::Create(
       engine_options,
       [this](engine::ProbeOutcome outcome) { Finished(std::move(outcome)); });
@@ -299,6 +336,7 @@ int Scan::Run() {
         if (resolver_ != nullptr && absl::Now() - dns_ticked_ >= kDnsTick) {
           dns_ticked_ = absl::Now();
           resolver_->Tick();
+          if (mta_sts_ != nullptr) mta_sts_->Tick();
         }
       },
       [this] { return AllFed(); });
@@ -347,31 +385,117 @@ absl::Status Scan::StartDomainMode() {
   scan::DomainScanOptions d;
   d.ports = ports_;
   d.implicit_tls_ports = implicit_tls_ports_;
-  d.plain_tls_mode = output::TlsMode::kNone;  // no STARTTLS until TLS lands
+  d.plain_tls_mode = plain_tls_mode_;
   d.max_mx = options_.max_mx;
   d.ipv4 = !options_.ipv6_only;
   d.ipv6 = !options_.ipv4_only;
   d.policy = !options_.no_policy;
+  d.dane = !options_.no_dane;
+  d.mta_sts = d.policy && !options_.no_mta_sts;
+  if (d.mta_sts) {
+    mtasts::FetcherOptions f;
+    f.ca_file = options_.ca_file;
+    f.timeout = mta_sts_timeout_;
+    f.port = options_.mta_sts_port;
+    auto fetcher = mtasts::Fetcher::Create(f, poller_.get());
+    if (!fetcher.ok()) return fetcher.status();
+    mta_sts_ = *std::move(fetcher);
+  }
   domains_ = std::make_unique<scan::DomainScan>(
       d, resolver_.get(), policy_.get(),
-      [this](uint64_t id, const dns::Address& address, uint16_t port) {
-        SubmitDomainProbe(id, address, port);
-      },
-      [this](output::DomainRecord record) { Emit(record); });
+      [this](const scan::ProbeRequest& request) { SubmitDomainProbe(request); },
+      [this](output::DomainRecord record) {
+        MatchMtaSts(&record);
+        Emit(record);
+      });
+  if (d.mta_sts) {
+    domains_->SetMtaStsFetcher(
+        [this](const std::string& domain, scan::DomainScan::MtaStsDone done) {
+          FetchMtaSts(domain, std::move(done));
+        });
+  }
   return absl::OkStatus();
 }
 
-void Scan::SubmitDomainProbe(uint64_t id, const dns::Address& address,
-                             uint16_t port) {
+void Scan::SubmitDomainProbe(const scan::ProbeRequest& request) {
   engine::Probe p;
-  p.id = kDomainProbe | id;
-  const scan::SocketAddress sa =
-      scan::MakeSocketAddress(address.family, address.bytes, port);
+  p.id = kDomainProbe | request.id;
+  const scan::SocketAddress sa = scan::MakeSocketAddress(
+      request.address.family, request.address.bytes, request.port);
   std::memcpy(&p.address, &sa.storage, sa.length);
-  p.config = IsImplicitTls(port) ? &implicit_tls_ : &plain_;
-  domain_probes_[id] = {scan::FormatIpAddress(address.family, address.bytes),
-                        port};
-  engine_->Submit(p);
+  p.config = IsImplicitTls(request.port) ? &implicit_tls_ : &plain_;
+  p.server_name = request.server_name;
+  p.dane = request.dane;
+  domain_probes_[request.id] = {
+      scan::FormatIpAddress(request.address.family, request.address.bytes),
+      request.port, request.server_name, request.dane};
+  engine_->Submit(std::move(p));
+}
+
+void Scan::FetchMtaSts(const std::string& domain,
+                       scan::DomainScan::MtaStsDone done) {
+  struct Fetch {
+    std::string domain;
+    scan::DomainScan::MtaStsDone done;
+    std::vector<dns::Address> addresses;
+    int lookups = 0;
+  };
+  auto fetch = std::make_shared<Fetch>();
+  fetch->domain = domain;
+  fetch->done = std::move(done);
+  const std::string host = absl::StrCat("mta-sts.", domain);
+  std::vector<int> families;
+  if (!options_.ipv6_only) families.push_back(AF_INET);
+  if (!options_.ipv4_only) families.push_back(AF_INET6);
+  fetch->lookups = static_cast<int>(families.size());
+  for (int family : families) {
+    resolver_->QueryAddresses(
+        host, family, [this, fetch](dns::AddressAnswer answer) {
+          for (const dns::Address& a : answer.addresses) {
+            // The policy host is a server like any other: the address
+            // policy (reserved ranges, --blocklist) applies to it too.
+            if (!policy_->Check(a.family, a.bytes).has_value()) {
+              fetch->addresses.push_back(a);
+            }
+          }
+          if (--fetch->lookups > 0) return;
+          mta_sts_->Fetch(
+              fetch->domain, std::move(fetch->addresses),
+              [fetch](mtasts::FetchResult f) {
+                output::MtaStsResult m;
+                m.url = absl::StrCat("https://mta-sts.", fetch->domain,
+                                     "/.well-known/mta-sts.txt");
+                m.fetch_status = std::move(f.status);
+                m.http_status = f.http_status;
+                m.fetch_error = std::move(f.error);
+                m.took = f.took;
+                if (m.fetch_status == "ok") {
+                  absl::StatusOr<mtasts::Policy> policy =
+                      mtasts::ParsePolicy(f.body);
+                  if (policy.ok()) {
+                    m.valid = true;
+                    m.version = std::move(policy->version);
+                    m.mode = std::move(policy->mode);
+                    m.mx = std::move(policy->mx);
+                    m.max_age = policy->max_age;
+                  } else {
+                    m.policy_error = std::string(policy.status().message());
+                  }
+                }
+                fetch->done(std::move(m));
+              });
+        });
+  }
+}
+
+void Scan::MatchMtaSts(output::DomainRecord* record) {
+  if (!record->mta_sts.has_value() || !record->mta_sts->valid) return;
+  mtasts::Policy policy;
+  policy.mx = record->mta_sts->mx;
+  for (output::MxHost& host : record->mx) {
+    if (host.name == ".") continue;
+    host.mta_sts_match = mtasts::PolicyMatchesHost(policy, host.name);
+  }
 }
 
 bool Scan::Feed() {
@@ -452,7 +576,8 @@ bool Scan::Feed() {
       const scan::SocketAddress sa = scan::MakeSocketAddress(*target, port);
       std::memcpy(&p.address, &sa.storage, sa.length);
       p.config = IsImplicitTls(port) ? &implicit_tls_ : &plain_;
-      engine_->Submit(p);
+      p.server_name = target->name;
+      engine_->Submit(std::move(p));
     }
     pending->ports = std::move(target->ports);
     pending->record = std::move(record);
@@ -468,12 +593,16 @@ void Scan::Finished(engine::ProbeOutcome outcome) {
     auto it = domain_probes_.find(id);
     if (it == domain_probes_.end()) return;  // cannot happen
     output::ProbeResult result;
-    result.address = std::move(it->second.first);
-    result.port = it->second.second;
-    result.tls_mode = IsImplicitTls(result.port) ? output::TlsMode::kImplicit
-                                                 : output::TlsMode::kNone;
+    result.address = std::move(it->second.address);
+    result.port = it->second.port;
+    // A TLS probe belongs to one host name (its split-layout key says so);
+    // a plaintext one may serve several, each domain record names its own.
+    result.host = std::move(it->second.server_name);
+    result.dane = std::move(it->second.dane);
+    result.tls_mode = TlsModeOf(result.port);
     result.started_at = outcome.started_at;
     result.session = std::move(outcome.session);
+    result.tls = std::move(outcome.tls);
     domain_probes_.erase(it);
     if (split_probes_) {
       writer_->WriteProbe(result, &out_);
@@ -495,13 +624,13 @@ void Scan::Finished(engine::ProbeOutcome outcome) {
       p.address = record.address;
       p.port = pending.ports[i];
       p.host = record.host;
-      p.tls_mode = IsImplicitTls(p.port) ? output::TlsMode::kImplicit
-                                         : output::TlsMode::kNone;
+      p.tls_mode = TlsModeOf(p.port);
     }
   }
   output::ProbeResult& probe = record.probes[index];
   probe.started_at = outcome.started_at;
   probe.session = std::move(outcome.session);
+  probe.tls = std::move(outcome.tls);
   if (--pending.remaining > 0) return;
   output::ProbeSummary summary = output::SummarizeProbes(record.probes);
   record.status = summary.status;
@@ -566,6 +695,15 @@ void AddScanOptions(CLI::App* app, ScanOptions* o) {
   app->add_option("--implicit-tls-ports", o->implicit_tls_ports,
                   "Ports that speak TLS from the first byte (RFC 8314)")
       ->capture_default_str();
+  app->add_option("--starttls", o->starttls,
+                  "auto: STARTTLS when the EHLO reply offers it; always: "
+                  "after any positive EHLO; never: stay in plaintext")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+  app->add_option("--ca-file", o->ca_file,
+                  "PEM trust anchors for certificate verification and "
+                  "MTA-STS (default: the system store)")
+      ->check(CLI::ExistingFile);
   app->add_option("-c,--concurrency", o->concurrency,
                   "Connections open at once")
       ->capture_default_str()
@@ -620,6 +758,17 @@ void AddScanOptions(CLI::App* app, ScanOptions* o) {
   app->add_flag("--no-policy", o->no_policy,
                 "Domain lines: skip the SPF, DMARC, MTA-STS and TLS-RPT "
                 "records");
+  app->add_flag("--no-dane", o->no_dane,
+                "Domain lines: skip the TLSA lookups of DANE (RFC 7672)");
+  app->add_flag("--no-mta-sts", o->no_mta_sts,
+                "Domain lines: do not fetch MTA-STS policies (RFC 8461)");
+  app->add_option("--mta-sts-timeout", o->mta_sts_timeout,
+                  "Deadline for fetching one MTA-STS policy")
+      ->capture_default_str();
+  app->add_option("--mta-sts-port", o->mta_sts_port,
+                  "HTTPS port of MTA-STS policy hosts (443; for test labs)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535));
   app->add_option("--dns-timeout", o->dns_timeout,
                   "First try's timeout per DNS query (doubles per retry)")
       ->capture_default_str();

@@ -15,6 +15,8 @@ struct ScanOptions {
   std::string format;  // empty: from the output file name
   std::string ports = "25";
   std::string implicit_tls_ports = "465";
+  std::string starttls = "auto";  // auto | always | never
+  std::string ca_file;            // empty: the system trust store
   size_t concurrency = 1000;
   double rate = 500;
   size_t per_address = 1;
@@ -33,6 +35,10 @@ struct ScanOptions {
   bool ipv4_only = false;
   bool ipv6_only = false;
   bool no_policy = false;
+  bool no_dane = false;
+  bool no_mta_sts = false;
+  std::string mta_sts_timeout = "10s";
+  uint16_t mta_sts_port = 443;
   std::string dns_timeout = "1500ms";
   int dns_tries = 2;
   size_t dns_max_inflight = 100;

@@ -50,6 +50,8 @@
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "smtp/session.h"
+#include "tls/context.h"
+#include "tls/facts.h"
 
 namespace smtpscan::engine {
 
@@ -75,6 +77,10 @@ struct EngineOptions {
   absl::optional<sockaddr_in6> source6;
   size_t receive_buffers = 1024;       // provided buffers, a power of two
   size_t receive_buffer_bytes = 4096;  // each
+  // The TLS client context for STARTTLS and implicit TLS; must outlive the
+  // engine. Without one, a probe that reaches TLS ends with
+  // tls-handshake-error "no TLS context".
+  const tls::Context* tls_context = nullptr;
 };
 
 // One conversation to run.
@@ -83,6 +89,11 @@ struct Probe {
   sockaddr_in6 address{};  // sockaddr_in for IPv4 (sin6_family tells)
   // Shared by many probes; must outlive the probe.
   const smtp::SessionConfig* config = nullptr;
+  // For TLS: the host name (SNI and the certificate's name check; empty or
+  // an IP literal: neither) and the DANE TLSA lookup of (host, port), or
+  // null when DANE is not checked.
+  std::string server_name;
+  std::shared_ptr<const tls::DaneResult> dane;
 
   socklen_t address_length() const {
     return address.sin6_family == AF_INET ? sizeof(sockaddr_in)
@@ -94,6 +105,8 @@ struct ProbeOutcome {
   uint64_t id = 0;
   absl::Time started_at;  // wall clock when the connect was submitted
   smtp::SessionResult session;
+  // Present when a TLS handshake was attempted.
+  std::shared_ptr<const tls::TlsFacts> tls;
 };
 
 class Engine {

@@ -36,6 +36,15 @@ enum Column : size_t {
   kStartTlsCode,
   kTlsEstablished,
   kTlsError,
+  kTlsVersion,
+  kTlsCipher,
+  kCertSubject,
+  kCertIssuer,
+  kCertNotAfter,
+  kCertSha256,
+  kVerifyOk,
+  kHostMatch,
+  kDaneVerdict,
   kEhloTlsKeywords,
   kAuthTls,
   kQuitCode,
@@ -78,6 +87,15 @@ constexpr std::array<absl::string_view, kColumnCount> kColumnNames = {
     "starttls_code",
     "tls_established",
     "tls_error",
+    "tls_version",
+    "tls_cipher",
+    "cert_subject",
+    "cert_issuer",
+    "cert_not_after",
+    "cert_sha256",
+    "verify_ok",
+    "host_match",
+    "dane_verdict",
     "ehlo_tls_keywords",
     "auth_tls",
     "quit_code",
@@ -128,6 +146,29 @@ void FillProbe(const ProbeResult& p, TimestampFormatter& timestamps, Row* row) {
   if (s.starttls.has_value()) r[kStartTlsCode] = absl::StrCat(s.starttls->code);
   r[kTlsEstablished] = Bool(s.tls_established);
   r[kTlsError] = s.tls_error;
+  if (p.tls != nullptr && p.tls->established) {
+    const tls::TlsFacts& t = *p.tls;
+    r[kTlsVersion] = t.version;
+    r[kTlsCipher] = t.cipher;
+    if (!t.chain.empty()) {
+      const tls::Certificate& leaf = t.chain.front();
+      r[kCertSubject] = leaf.subject;
+      r[kCertIssuer] = leaf.issuer;
+      if (leaf.not_after != absl::InfinitePast()) {
+        r[kCertNotAfter] = std::string(timestamps.Format(leaf.not_after));
+      }
+      r[kCertSha256] = leaf.sha256;
+    }
+    r[kVerifyOk] = Bool(t.verified);
+    if (t.host_match.has_value()) r[kHostMatch] = Bool(*t.host_match);
+  }
+  if (p.tls != nullptr &&
+      p.tls->dane.verdict != tls::DaneVerdict::kNotChecked) {
+    r[kDaneVerdict] = std::string(tls::DaneVerdictName(p.tls->dane.verdict));
+  } else if (p.dane != nullptr) {
+    r[kDaneVerdict] =
+        std::string(tls::DaneVerdictName(tls::InitialDaneVerdict(*p.dane)));
+  }
   if (s.ehlo_tls.has_value()) {
     r[kEhloTlsKeywords] = absl::StrJoin(s.ehlo_tls->Keywords(), " ");
     r[kAuthTls] = absl::StrJoin(s.ehlo_tls->AuthMechanisms(), " ");

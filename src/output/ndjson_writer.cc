@@ -152,6 +152,15 @@ struct NdjsonWriter::Stream {
     if (s.starttls.has_value()) Reply("starttls", *s.starttls);
     Bool("tls_established", s.tls_established);
     if (!s.tls_error.empty()) Str("tls_error", s.tls_error);
+    if (p.tls != nullptr) Tls(*p.tls);
+    if (p.tls != nullptr &&
+        p.tls->dane.verdict != tls::DaneVerdict::kNotChecked) {
+      Dane(p.tls->dane);
+    } else if (p.dane != nullptr) {
+      tls::DaneResult dane = *p.dane;
+      dane.verdict = tls::InitialDaneVerdict(dane);
+      Dane(dane);
+    }
     if (s.ehlo_tls.has_value()) Ehlo("ehlo_tls", *s.ehlo_tls);
     if (s.helo_tls.has_value()) Reply("helo_tls", *s.helo_tls);
     if (s.quit.has_value()) Reply("quit", *s.quit);
@@ -182,6 +191,89 @@ struct NdjsonWriter::Stream {
     Timings(s.timings);
     Uint("bytes_received", s.bytes_received);
     Uint("bytes_sent", s.bytes_sent);
+  }
+
+  void Time(absl::string_view key, absl::Time t) {
+    if (t != absl::InfinitePast()) Str(key, timestamps.Format(t));
+  }
+
+  void Certificate(const tls::Certificate& c) {
+    json.StartObject();
+    Str("subject", c.subject);
+    Str("issuer", c.issuer);
+    Strings("dns_names", c.dns_names);
+    if (!c.ip_addresses.empty()) Strings("ip_addresses", c.ip_addresses);
+    Time("not_before", c.not_before);
+    Time("not_after", c.not_after);
+    Str("sha256", c.sha256);
+    Str("spki_sha256", c.spki_sha256);
+    Str("key_type", c.key_type);
+    Int("key_bits", c.key_bits);
+    Str("signature_algorithm", c.signature_algorithm);
+    Bool("self_signed", c.self_signed);
+    json.EndObject();
+  }
+
+  void Tls(const tls::TlsFacts& t) {
+    Key("tls");
+    json.StartObject();
+    Bool("established", t.established);
+    if (!t.sni.empty()) Str("sni", t.sni);
+    if (t.established) {
+      Str("version", t.version);
+      Str("cipher", t.cipher);
+      if (!t.group.empty()) Str("group", t.group);
+      if (t.kx_bits > 0) Int("kx_bits", t.kx_bits);
+      Key("chain");
+      json.StartArray();
+      for (const tls::Certificate& c : t.chain) Certificate(c);
+      json.EndArray();
+      Key("verify");
+      json.StartObject();
+      Bool("ok", t.verified);
+      Int("code", t.verify_code);
+      Str("reason", t.verify_reason);
+      Key("errors");
+      json.StartArray();
+      for (const tls::VerifyError& e : t.verify_errors) {
+        json.StartObject();
+        Int("depth", e.depth);
+        Int("code", e.code);
+        Str("reason", e.reason);
+        json.EndObject();
+      }
+      json.EndArray();
+      json.EndObject();
+      if (t.host_match.has_value()) Bool("host_match", *t.host_match);
+    }
+    if (!t.error.empty()) Str("error", t.error);
+    if (!t.alert.empty()) Str("alert", t.alert);
+    if (!t.failed_state.empty()) Str("failed_state", t.failed_state);
+    if (!t.established) Uint("bytes_received", t.bytes_received);
+    json.EndObject();
+  }
+
+  void Dane(const tls::DaneResult& d) {
+    Key("dane");
+    json.StartObject();
+    Str("verdict", tls::DaneVerdictName(d.verdict));
+    Str("tlsa_name", d.tlsa_name);
+    Str("dns_status", d.dns_status);
+    Bool("authenticated", d.authenticated);
+    Key("records");
+    json.StartArray();
+    for (const dns::TlsaRecord& r : d.records) {
+      json.StartObject();
+      Uint("usage", r.usage);
+      Uint("selector", r.selector);
+      Uint("mtype", r.mtype);
+      Str("data", absl::BytesToHexString(r.data));
+      json.EndObject();
+    }
+    json.EndArray();
+    if (d.matched_record >= 0) Int("matched_record", d.matched_record);
+    if (d.matched_depth >= 0) Int("matched_depth", d.matched_depth);
+    json.EndObject();
   }
 
   // "probes": one object per probe, the same in every kind of record.
@@ -246,6 +338,9 @@ void NdjsonWriter::Write(const DomainRecord& record, std::string* out) {
       s.Bool("via_cname", true);
       s.Str("canonical", host.canonical);
     }
+    if (host.mta_sts_match.has_value()) {
+      s.Bool("mta_sts_match", *host.mta_sts_match);
+    }
     s.json.EndObject();
   }
   s.json.EndArray();
@@ -264,6 +359,26 @@ void NdjsonWriter::Write(const DomainRecord& record, std::string* out) {
       if (!p.error.empty()) s.Str("error", p.error);
       if (!p.value.empty()) s.Str("value", p.value);
       s.json.EndObject();
+    }
+    s.json.EndObject();
+  }
+  if (record.mta_sts.has_value()) {
+    const MtaStsResult& m = *record.mta_sts;
+    s.Key("mta_sts");
+    s.json.StartObject();
+    s.Str("id", m.id);
+    s.Str("url", m.url);
+    s.Str("fetch_status", m.fetch_status);
+    if (m.http_status != 0) s.Int("http_status", m.http_status);
+    if (!m.fetch_error.empty()) s.Str("fetch_error", m.fetch_error);
+    s.Int("fetch_us", absl::ToInt64Microseconds(m.took));
+    s.Bool("valid", m.valid);
+    if (!m.policy_error.empty()) s.Str("policy_error", m.policy_error);
+    if (m.valid) {
+      s.Str("version", m.version);
+      s.Str("mode", m.mode);
+      s.Strings("mx", m.mx);
+      s.Int("max_age", m.max_age);
     }
     s.json.EndObject();
   }

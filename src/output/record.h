@@ -8,14 +8,17 @@
 #define SMTPSCAN_OUTPUT_RECORD_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/optional.h"
 #include "absl/types/span.h"
 #include "scan/scan_status.h"
 #include "smtp/session.h"
+#include "tls/facts.h"
 
 namespace smtpscan::output {
 
@@ -39,6 +42,12 @@ struct ProbeResult {
   TlsMode tls_mode = TlsMode::kStartTls;
   absl::Time started_at = absl::InfinitePast();  // wall clock at connect
   smtp::SessionResult session;                   // holds the status
+  // Present when a TLS handshake was attempted. Shared and immutable: a
+  // domain-mode probe's result is copied into every domain that uses it.
+  std::shared_ptr<const tls::TlsFacts> tls;
+  // The DANE TLSA lookup of (host, port) when it was made (domain mode);
+  // when a handshake was attempted, tls->dane has it with the verdict.
+  std::shared_ptr<const tls::DaneResult> dane;
 };
 
 // A line that was an address ("192.0.2.1:25,mx.example.com"). A line with a
@@ -55,8 +64,9 @@ struct AddressRecord {
   std::vector<ProbeResult> probes;
 };
 
-// "192.0.2.25:25" or "[2001:db8::25]:25": how split-layout records refer to
-// a probe.
+// "192.0.2.25:25" or "[2001:db8::25]:25", with "mx.example.com@" in front
+// when the probe uses TLS and has a host name (a probe per name then): how
+// split-layout records refer to a probe.
 std::string ProbeKey(const ProbeResult& probe);
 
 // A record's outcome as its probes imply it.
@@ -83,6 +93,9 @@ struct MxHost {
   std::vector<std::string> addresses;  // IPv4 first, each in answer order
   bool via_cname = false;  // the name was an alias (RFC 5321 §5.1 frowns on it)
   std::string canonical;   // what the alias led to, when via_cname
+  // Whether the domain's MTA-STS policy lists the host (RFC 8461 §4.1);
+  // unset without a policy.
+  absl::optional<bool> mta_sts_match;
   // Why the host was not looked up: "address-literal" (an MX target
   // written as an IP address, RFC 5321 §5.1), "null-mx-among-others" (a
   // "." target next to other MX records, RFC 7505 §3). Empty when valid.
@@ -100,6 +113,26 @@ struct PolicyResult {
   std::string value;  // SPF's final all, DMARC p=, MTA-STS id, TLS-RPT rua
 };
 
+// The domain's MTA-STS policy (RFC 8461), fetched when its _mta-sts TXT
+// record is valid.
+struct MtaStsResult {
+  std::string id;  // of the TXT record
+  std::string url;
+  // mtasts::FetchResult's status: "ok", "dns-error", "connect-error",
+  // "tls-error", "timeout", "http-error", "redirect", "bad-content-type",
+  // "too-large", "error".
+  std::string fetch_status;
+  int http_status = 0;
+  std::string fetch_error;
+  absl::Duration took = absl::ZeroDuration();
+  bool valid = false;        // fetched and parsed
+  std::string policy_error;  // why the body is not a policy
+  std::string version;
+  std::string mode;             // "enforce", "testing", "none"
+  std::vector<std::string> mx;  // patterns
+  int64_t max_age = -1;
+};
+
 // A line that was an email domain.
 struct DomainRecord {
   uint64_t line = 0;
@@ -115,7 +148,8 @@ struct DomainRecord {
   bool implicit_mx = false;   // no MX records: the domain's own addresses
   std::vector<MxHost> mx;     // in preference order (stable for equal ones)
   uint32_t mx_discarded = 0;  // MX records beyond --max-mx, not used
-  std::vector<PolicyResult> policies;  // empty with --no-policy
+  std::vector<PolicyResult> policies;    // empty with --no-policy
+  absl::optional<MtaStsResult> mta_sts;  // set when a fetch was made
   // One per (MX host, address, port), in MX preference order, then address
   // order, then port order.
   std::vector<ProbeResult> probes;

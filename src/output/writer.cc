@@ -21,9 +21,15 @@ absl::string_view TlsModeName(TlsMode mode) {
 }
 
 std::string ProbeKey(const ProbeResult& probe) {
-  return probe.address.find(':') == std::string::npos
-             ? absl::StrCat(probe.address, ":", probe.port)
-             : absl::StrCat("[", probe.address, "]:", probe.port);
+  std::string key = probe.address.find(':') == std::string::npos
+                        ? absl::StrCat(probe.address, ":", probe.port)
+                        : absl::StrCat("[", probe.address, "]:", probe.port);
+  // With TLS the server name is part of the conversation (SNI, the name
+  // check, DANE): one probe per name.
+  if (probe.tls_mode != TlsMode::kNone && !probe.host.empty()) {
+    key = absl::StrCat(probe.host, "@", key);
+  }
+  return key;
 }
 
 ProbeSummary SummarizeProbes(absl::Span<const ProbeResult> probes) {

@@ -119,9 +119,51 @@ void DomainScan::OnMx(uint64_t id, dns::MxAnswer answer) {
   d.v4.resize(r.mx.size());
   d.v6.resize(r.mx.size());
   for (size_t i = 0; i < r.mx.size(); ++i) {
-    if (r.mx[i].invalid.empty()) LookUpHost(id, i);
+    if (!r.mx[i].invalid.empty()) continue;
+    LookUpHost(id, i);
+    if (options_.dane) LookUpTlsa(id, r.mx[i].name);
   }
   LookupDone(id);
+}
+
+bool DomainScan::UsesTls(uint16_t port) const {
+  const bool implicit = std::find(options_.implicit_tls_ports.begin(),
+                                  options_.implicit_tls_ports.end(),
+                                  port) != options_.implicit_tls_ports.end();
+  return implicit || options_.plain_tls_mode != output::TlsMode::kNone;
+}
+
+std::string DomainScan::TlsaName(uint16_t port, const std::string& host) {
+  return absl::StrCat("_", port, "._tcp.", host);
+}
+
+// RFC 7672 §2.2.2 looks TLSA up at the MX host name (and, when its address
+// records come through a secure CNAME, at the alias's target first; not
+// done here: the name the MX record gives is the one asked).
+void DomainScan::LookUpTlsa(uint64_t id, const std::string& host) {
+  Domain& d = *domains_.at(id);
+  for (uint16_t port : options_.ports) {
+    if (!UsesTls(port)) continue;
+    std::string name = TlsaName(port, host);
+    auto [it, added] = tlsa_.try_emplace(name);
+    if (it->second.result != nullptr) continue;  // answered already
+    ++d.lookups;
+    it->second.waiters.push_back(id);
+    if (!added) continue;  // asked already
+    lookup_->QueryTlsa(name, [this, name](dns::TlsaAnswer answer) {
+      TlsaLookup& t = tlsa_[name];
+      auto result = std::make_shared<tls::DaneResult>();
+      result->tlsa_name = name;
+      result->dns_status = StatusText(answer.status);
+      result->authenticated = answer.authenticated;
+      result->records = std::move(answer.records);
+      result->verdict = tls::InitialDaneVerdict(*result);
+      t.result = std::move(result);
+      std::vector<uint64_t> waiters;
+      waiters.swap(t.waiters);
+      for (uint64_t domain : waiters) LookupDone(domain);
+    });
+  }
 }
 
 void DomainScan::LookUpHost(uint64_t id, size_t index) {
@@ -192,6 +234,19 @@ void DomainScan::OnTxt(uint64_t id, size_t kind, dns::TxtAnswer answer) {
   p.valid = parsed.valid;
   p.error = parsed.error;
   p.value = parsed.value;
+  if (kPolicyKinds[kind] == dns::PolicyKind::kMtaSts && parsed.valid &&
+      options_.mta_sts && fetch_mta_sts_) {
+    ++d.fetches;
+    output::MtaStsResult& m = d.record.mta_sts.emplace();
+    m.id = parsed.value;
+    fetch_mta_sts_(d.record.domain, [this, id](output::MtaStsResult result) {
+      Domain& domain = *domains_.at(id);
+      result.id = std::move(domain.record.mta_sts->id);
+      domain.record.mta_sts = std::move(result);
+      --domain.fetches;
+      MaybeFinish(id);
+    });
+  }
   LookupDone(id);
 }
 
@@ -203,6 +258,7 @@ void DomainScan::LookupDone(uint64_t id) {
 
 void DomainScan::Plan(uint64_t id, Domain& d) {
   output::DomainRecord& r = d.record;
+  d.planned = true;
   // Held while planning: even if a result came back from inside submit_,
   // the record cannot be finished (and `d` freed) under this loop.
   ++d.probes;
@@ -233,15 +289,21 @@ void DomainScan::Plan(uint64_t id, Domain& d) {
           continue;
         }
         ++probe_slots_;
-        ProbeKey key{};
-        key[0] = static_cast<uint8_t>(a.family);
+        const bool tls = UsesTls(port);
+        ProbeKey key(19, '\0');
+        key[0] = static_cast<char>(a.family);
         std::memcpy(&key[1], a.bytes, 16);
-        key[17] = static_cast<uint8_t>(port >> 8);
-        key[18] = static_cast<uint8_t>(port);
+        key[17] = static_cast<char>(port >> 8);
+        key[18] = static_cast<char>(port);
+        if (tls) key.append(host.name);
         auto [it, added] = probe_ids_.try_emplace(key, probes_.size());
         Probe* probe;
         if (added) {
           probe = &probes_.emplace_back();
+          if (tls && options_.dane) {
+            auto t = tlsa_.find(TlsaName(port, host.name));
+            if (t != tlsa_.end()) probe->dane = t->second.result;
+          }
         } else {
           probe = &probes_[it->second];
           if (probe->result != nullptr) {  // done earlier: share it now
@@ -253,18 +315,27 @@ void DomainScan::Plan(uint64_t id, Domain& d) {
         }
         probe->waiters.push_back({id, index});
         ++d.probes;
-        if (added) submit_(it->second, a, port);
+        if (added) {
+          ProbeRequest request;
+          request.id = it->second;
+          request.address = a;
+          request.port = port;
+          if (tls) request.server_name = host.name;
+          request.dane = probe->dane;
+          submit_(request);
+        }
       }
     }
     d.v4[i] = {};
     d.v6[i] = {};
   }
-  if (--d.probes == 0) Finish(id);
+  if (--d.probes == 0) MaybeFinish(id);
 }
 
 void DomainScan::OnProbeResult(uint64_t id, output::ProbeResult result) {
   if (id >= probes_.size() || probes_[id].result != nullptr) return;
   Probe& probe = probes_[id];
+  if (result.dane == nullptr) result.dane = probe.dane;
   probe.result = std::make_unique<output::ProbeResult>(std::move(result));
   std::vector<Probe::Waiter> waiters;
   waiters.swap(probe.waiters);
@@ -276,8 +347,13 @@ void DomainScan::OnProbeResult(uint64_t id, output::ProbeResult result) {
     std::string name = std::move(slot.host);
     slot = *probe.result;
     slot.host = std::move(name);
-    if (--d.probes == 0) Finish(w.domain);
+    if (--d.probes == 0) MaybeFinish(w.domain);
   }
+}
+
+void DomainScan::MaybeFinish(uint64_t id) {
+  const Domain& d = *domains_.at(id);
+  if (d.planned && d.probes == 0 && d.fetches == 0) Finish(id);
 }
 
 void DomainScan::Finish(uint64_t id) {

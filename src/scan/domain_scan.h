@@ -25,6 +25,7 @@
 #include "dns/resolver.h"
 #include "output/record.h"
 #include "scan/address_policy.h"
+#include "tls/facts.h"
 
 namespace smtpscan::scan {
 
@@ -36,19 +37,46 @@ struct DomainScanOptions {
   bool ipv4 = true;    // look up A records (-6 turns it off)
   bool ipv6 = true;    // look up AAAA records (-4 turns it off)
   bool policy = true;  // look up SPF, DMARC, MTA-STS and TLS-RPT records
+  // DANE (RFC 7672): look up TLSA of _<port>._tcp.<mx host> for every port
+  // that uses TLS, and hand the answer to the probe.
+  bool dane = false;
+  // MTA-STS (RFC 8461): fetch the policy of a domain whose _mta-sts TXT
+  // record is valid (needs `policy` and a fetcher, SetMtaStsFetcher).
+  bool mta_sts = false;
+};
+
+// A probe the planner wants run.
+struct ProbeRequest {
+  uint64_t id = 0;
+  dns::Address address;
+  uint16_t port = 0;
+  // The MX host name, for SNI and the certificate's name check; empty when
+  // the probe does not use TLS.
+  std::string server_name;
+  // The TLSA lookup of (host, port); null without DANE.
+  std::shared_ptr<const tls::DaneResult> dane;
 };
 
 class DomainScan {
  public:
   // Starts a probe; its result must come back through OnProbeResult with
   // the same id, exactly once.
-  using SubmitProbe = absl::AnyInvocable<void(
-      uint64_t id, const dns::Address& address, uint16_t port)>;
+  using SubmitProbe = absl::AnyInvocable<void(const ProbeRequest&)>;
   using EmitRecord = absl::AnyInvocable<void(output::DomainRecord)>;
+  // Fetches and parses the MTA-STS policy of a domain; `done` exactly once,
+  // never from inside the call.
+  using MtaStsDone = absl::AnyInvocable<void(output::MtaStsResult)>;
+  using FetchMtaSts =
+      absl::AnyInvocable<void(const std::string& domain, MtaStsDone done)>;
 
   // `lookup` and `policy` must outlive the scan.
   DomainScan(DomainScanOptions options, dns::Lookup* lookup,
              const AddressPolicy* policy, SubmitProbe submit, EmitRecord emit);
+
+  // Needed when options.mta_sts is set.
+  void SetMtaStsFetcher(FetchMtaSts fetch) {
+    fetch_mta_sts_ = std::move(fetch);
+  }
 
   // Starts work on one input line that is an email domain.
   void Add(uint64_t line, std::string input, dns::DomainName name);
@@ -69,6 +97,9 @@ class DomainScan {
     output::DomainRecord record;
     int lookups = 0;    // DNS answers still to come
     size_t probes = 0;  // probe results still to come
+    int fetches = 0;    // MTA-STS policy fetches still to come (they do
+                        // not hold up planning, only the record)
+    bool planned = false;
     // Per MX host (parallel to record.mx): answers, kept until planning.
     std::vector<std::vector<dns::Address>> v4, v6;
   };
@@ -80,9 +111,11 @@ class DomainScan {
       uint32_t index;  // in the domain record's probes
     };
     std::vector<Waiter> waiters;  // domains waiting for the result
+    std::shared_ptr<const tls::DaneResult> dane;  // with options.dane
   };
-  // Family, 16 address bytes, port.
-  using ProbeKey = std::array<uint8_t, 19>;
+  // Family, 16 address bytes, port, then the server name when TLS is used
+  // (it changes the conversation: SNI, name check, DANE).
+  using ProbeKey = std::string;
   // One A or AAAA lookup of an MX host, shared by every domain that names
   // the host (a provider's MX serves many domains): asked once per run.
   struct HostLookup {
@@ -96,8 +129,13 @@ class DomainScan {
   void OnAddresses(uint64_t id, size_t index, int family,
                    dns::AddressAnswer answer);
   void OnTxt(uint64_t id, size_t kind, dns::TxtAnswer answer);
+  void LookUpTlsa(uint64_t id, const std::string& host);
+  bool UsesTls(uint16_t port) const;
+  static std::string TlsaName(uint16_t port, const std::string& host);
   void LookupDone(uint64_t id);
   void Plan(uint64_t id, Domain& domain);
+  // Finishes the domain once planned with no probe or fetch outstanding.
+  void MaybeFinish(uint64_t id);
   void Finish(uint64_t id);
 
   DomainScanOptions options_;
@@ -111,6 +149,13 @@ class DomainScan {
   uint64_t probe_slots_ = 0;
   // By family ('4' or '6') and host name.
   absl::flat_hash_map<std::string, HostLookup> hosts_;
+  // TLSA lookups by query name, shared like hosts_.
+  struct TlsaLookup {
+    std::shared_ptr<tls::DaneResult> result;  // set once answered
+    std::vector<uint64_t> waiters;            // domains
+  };
+  absl::flat_hash_map<std::string, TlsaLookup> tlsa_;
+  FetchMtaSts fetch_mta_sts_;
 };
 
 }  // namespace smtpscan::scan

@@ -361,13 +361,17 @@ TEST(DomainLabTest, EveryZoneCaseEndToEnd) {
       const Json j = Json::parse(line);
       if (j["kind"] == "probe") {
         ++probe_records;
-        EXPECT_EQ(j["key"], absl::StrCat("127.0.60.13:", kSmtpPort));
+        // STARTTLS is on (auto): the host name is part of the key.
+        EXPECT_EQ(j["key"], absl::StrCat("mx.provider.smtpscan.test@"
+                                         "127.0.60.13:",
+                                         kSmtpPort));
         EXPECT_EQ(j["status"], "success");
       } else {
         ++domain_records;
         ASSERT_EQ(j["probes"].size(), 1u);
-        EXPECT_EQ(j["probes"][0]["key"],
-                  absl::StrCat("127.0.60.13:", kSmtpPort));
+        EXPECT_EQ(
+            j["probes"][0]["key"],
+            absl::StrCat("mx.provider.smtpscan.test@127.0.60.13:", kSmtpPort));
         EXPECT_EQ(j["probes"][0]["host"], "mx.provider.smtpscan.test");
       }
     }

@@ -138,7 +138,7 @@ TEST_F(EximTest, Port25OneRecordWithGreetingEhloAndQuit) {
   const Json& p = j["probes"][0];
   EXPECT_EQ(p["status"], "success");
   EXPECT_EQ(p["port"], 25);
-  EXPECT_EQ(p["tls_mode"], "none");
+  EXPECT_EQ(p["tls_mode"], "starttls");  // the mode: STARTTLS if offered
   ExpectEximConversation(p);
 
   // Exim 4.96's EHLO reply, in its order, with Debian's prdr_enable and

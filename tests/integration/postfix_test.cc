@@ -73,7 +73,7 @@ TEST_F(PostfixTest, OneLineRecordsTheWholeConversation) {
   const Json& p = j["probes"][0];
   EXPECT_EQ(p["status"], "success");
   EXPECT_EQ(p["port"], 25);
-  EXPECT_EQ(p["tls_mode"], "none");
+  EXPECT_EQ(p["tls_mode"], "starttls");  // the mode: STARTTLS if offered
 
   // smtpd_banner = $myhostname ESMTP $mail_name (Debian/GNU)
   EXPECT_EQ(p["greeting"]["code"], 220);

@@ -153,7 +153,7 @@ TEST_F(SendmailTest, Port25OneRecordWithGreetingEhloAndQuit) {
   const Json& p = j["probes"][0];
   EXPECT_EQ(p["status"], "success");
   EXPECT_EQ(p["port"], 25);
-  EXPECT_EQ(p["tls_mode"], "none");
+  EXPECT_EQ(p["tls_mode"], "starttls");  // the mode: STARTTLS if offered
   ExpectSendmailConversation(p);
 
   // Sendmail 8.17's EHLO reply, in its order (Debian's PrivacyOptions keep

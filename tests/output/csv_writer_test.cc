@@ -147,7 +147,9 @@ TEST(CsvColumnsTest, DocumentedOrder) {
                   "greeting_text", "ehlo_code", "ehlo_domain", "ehlo_keywords",
                   "size_limit", "auth", "starttls_offered", "helo_code",
                   "starttls_code", "tls_established", "tls_error",
-                  "ehlo_tls_keywords", "auth_tls", "quit_code",
+                  "tls_version", "tls_cipher", "cert_subject", "cert_issuer",
+                  "cert_not_after", "cert_sha256", "verify_ok", "host_match",
+                  "dane_verdict", "ehlo_tls_keywords", "auth_tls", "quit_code",
                   "protocol_error", "anomaly_count", "connect_us",
                   "greeting_us", "ehlo_us", "starttls_us", "tls_handshake_us",
                   "ehlo_tls_us", "total_us", "started_at"));
@@ -195,6 +197,15 @@ TEST(CsvWriterTest, AddressRecordRow) {
       {"starttls_code", "220"},
       {"tls_established", "true"},
       {"tls_error", ""},
+      {"tls_version", ""},  // the fixture has no TLS facts
+      {"tls_cipher", ""},
+      {"cert_subject", ""},
+      {"cert_issuer", ""},
+      {"cert_not_after", ""},
+      {"cert_sha256", ""},
+      {"verify_ok", ""},
+      {"host_match", ""},
+      {"dane_verdict", ""},
       {"ehlo_tls_keywords", "PIPELINING SIZE AUTH AUTH 8BITMIME"},
       {"auth_tls", "PLAIN LOGIN"},  // both AUTH forms, de-duplicated
       {"quit_code", "221"},

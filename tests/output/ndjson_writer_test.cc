@@ -760,5 +760,126 @@ TEST(NdjsonWriterSplitTest, ProbeKeyBracketsIpv6) {
   EXPECT_EQ(ProbeKey(p), "[2001:db8::25]:587");
 }
 
+TEST(NdjsonWriterSplitTest, ProbeKeyNamesTheHostWhenTlsIsUsed) {
+  ProbeResult p;
+  p.address = "192.0.2.25";
+  p.port = 25;
+  p.host = "mx.example.com";
+  p.tls_mode = TlsMode::kStartTls;
+  EXPECT_EQ(ProbeKey(p), "mx.example.com@192.0.2.25:25");
+  p.tls_mode = TlsMode::kNone;  // the name changes nothing in plaintext
+  EXPECT_EQ(ProbeKey(p), "192.0.2.25:25");
+}
+
+tls::TlsFacts EstablishedFacts() {
+  tls::TlsFacts t;
+  t.established = true;
+  t.sni = "mx1.example.com";
+  t.version = "TLSv1.3";
+  t.cipher = "TLS_AES_256_GCM_SHA384";
+  t.group = "x25519";
+  t.kx_bits = 253;
+  tls::Certificate c;
+  c.subject = "CN=mx1.example.com";
+  c.issuer = "CN=Example CA,O=Example";
+  c.dns_names = {"mx1.example.com", "*.example.com"};
+  c.ip_addresses = {"192.0.2.25"};
+  c.not_before = absl::FromUnixSeconds(1700000000);
+  c.not_after = absl::FromUnixSeconds(1800000000);
+  c.sha256 = std::string(64, 'a');
+  c.spki_sha256 = std::string(64, 'b');
+  c.key_type = "RSA";
+  c.key_bits = 2048;
+  c.signature_algorithm = "sha256WithRSAEncryption";
+  t.chain.push_back(c);
+  t.verified = false;
+  t.verify_code = 20;
+  t.verify_reason = "unable to get local issuer certificate";
+  t.verify_errors = {{0, 20, "unable to get local issuer certificate"},
+                     {0, 21, "unable to verify the first certificate"}};
+  t.host_match = true;
+  return t;
+}
+
+TEST(NdjsonWriterTest, TlsFactsOfAnEstablishedHandshake) {
+  AddressRecord r = PostfixAddressRecord();
+  r.probes[0].tls = std::make_shared<tls::TlsFacts>(EstablishedFacts());
+  const Json j = OnlyProbe(r);
+  ASSERT_TRUE(j.contains("tls"));
+  const Json& t = j["tls"];
+  EXPECT_THAT(Keys(t),
+              ElementsAre("established", "sni", "version", "cipher", "group",
+                          "kx_bits", "chain", "verify", "host_match"));
+  EXPECT_EQ(t["version"], "TLSv1.3");
+  EXPECT_EQ(t["group"], "x25519");
+  EXPECT_EQ(t["kx_bits"], 253);
+  ASSERT_EQ(t["chain"].size(), 1u);
+  const Json& c = t["chain"][0];
+  EXPECT_EQ(c["subject"], "CN=mx1.example.com");
+  EXPECT_EQ(c["dns_names"],
+            Json::parse(R"(["mx1.example.com","*.example.com"])"));
+  EXPECT_EQ(c["ip_addresses"], Json::parse(R"(["192.0.2.25"])"));
+  EXPECT_EQ(c["not_before"], "2023-11-14T22:13:20.000000Z");
+  EXPECT_EQ(c["key_bits"], 2048);
+  EXPECT_EQ(c["self_signed"], false);
+  EXPECT_EQ(t["verify"], Json::parse(R"({"ok":false,"code":20,
+      "reason":"unable to get local issuer certificate","errors":[
+      {"depth":0,"code":20,"reason":"unable to get local issuer certificate"},
+      {"depth":0,"code":21,"reason":"unable to verify the first certificate"}
+      ]})"));
+  EXPECT_EQ(t["host_match"], true);
+  EXPECT_FALSE(j.contains("dane"));  // not checked
+}
+
+TEST(NdjsonWriterTest, TlsFactsOfAFailedHandshake) {
+  AddressRecord r = PostfixAddressRecord();
+  tls::TlsFacts t;
+  t.sni = "mx1.example.com";
+  t.error = "wrong version number";
+  t.alert = "sent: protocol version";
+  t.failed_state = "SSLv3/TLS write client hello";
+  t.bytes_received = 17;
+  r.probes[0].tls = std::make_shared<tls::TlsFacts>(t);
+  const Json j = OnlyProbe(r);
+  EXPECT_EQ(j["tls"], Json::parse(R"({"established":false,
+      "sni":"mx1.example.com","error":"wrong version number",
+      "alert":"sent: protocol version",
+      "failed_state":"SSLv3/TLS write client hello","bytes_received":17})"));
+}
+
+std::string AbHex() {  // 32 bytes of 0xab in hex
+  std::string hex;
+  for (int i = 0; i < 32; ++i) hex += "ab";
+  return hex;
+}
+
+TEST(NdjsonWriterTest, DaneFromTheHandshakeOrFromTheLookupAlone) {
+  AddressRecord r = PostfixAddressRecord();
+  tls::DaneResult lookup;
+  lookup.tlsa_name = "_25._tcp.mx1.example.com";
+  lookup.dns_status = "NOERROR";
+  lookup.authenticated = true;
+  lookup.records = {{3, 1, 1, std::string(32, '\xab')}};
+  r.probes[0].dane = std::make_shared<tls::DaneResult>(lookup);
+  // No handshake: the lookup alone says usable records but no TLS.
+  Json j = OnlyProbe(r);
+  EXPECT_EQ(j["dane"], Json::parse(R"({"verdict":"no-tls",
+      "tlsa_name":"_25._tcp.mx1.example.com","dns_status":"NOERROR",
+      "authenticated":true,"records":[
+      {"usage":3,"selector":1,"mtype":1,"data":")" +
+                                   AbHex() + R"("}]})"));
+  // With a handshake, its verdict wins.
+  tls::TlsFacts t = EstablishedFacts();
+  t.dane = lookup;
+  t.dane.verdict = tls::DaneVerdict::kMatch;
+  t.dane.matched_record = 0;
+  t.dane.matched_depth = 0;
+  r.probes[0].tls = std::make_shared<tls::TlsFacts>(t);
+  j = OnlyProbe(r);
+  EXPECT_EQ(j["dane"]["verdict"], "match");
+  EXPECT_EQ(j["dane"]["matched_record"], 0);
+  EXPECT_EQ(j["dane"]["matched_depth"], 0);
+}
+
 }  // namespace
 }  // namespace smtpscan::output

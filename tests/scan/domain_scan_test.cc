@@ -52,7 +52,7 @@ using output::TlsMode;
 // ---------------------------------------------------------------------------
 // Queries and answers.
 
-enum class QueryType { kMx, kA, kAaaa, kTxt };
+enum class QueryType { kMx, kA, kAaaa, kTxt, kTlsa };
 
 absl::string_view QueryTypeName(QueryType type) {
   switch (type) {
@@ -64,6 +64,8 @@ absl::string_view QueryTypeName(QueryType type) {
       return "AAAA";
     case QueryType::kTxt:
       return "TXT";
+    case QueryType::kTlsa:
+      return "TLSA";
   }
   return "?";
 }
@@ -91,6 +93,9 @@ Query AaaaQ(absl::string_view name) {
 }
 Query TxtQ(absl::string_view name) {
   return {QueryType::kTxt, std::string(name), 0};
+}
+Query TlsaQ(absl::string_view name) {
+  return {QueryType::kTlsa, std::string(name), 0};
 }
 
 dns::Address Ip(absl::string_view text) {
@@ -199,6 +204,10 @@ class FakeLookup final : public dns::Lookup {
                 absl::AnyInvocable<void(dns::TxtAnswer)> done) override {
     Push(TxtQ(name)).txt = std::move(done);
   }
+  void QueryTlsa(absl::string_view name,
+                 absl::AnyInvocable<void(dns::TlsaAnswer)> done) override {
+    Push(TlsaQ(name)).tlsa = std::move(done);
+  }
 
   // Every query asked, in order, answered or not.
   const std::vector<Query>& queries() const { return queries_; }
@@ -236,6 +245,12 @@ class FakeLookup final : public dns::Lookup {
     p->txt(std::move(answer));
     return true;
   }
+  bool Answer(const Query& query, dns::TlsaAnswer answer) {
+    std::unique_ptr<Pending> p = Take(query);
+    if (p == nullptr || !p->tlsa) return Fail(query);
+    p->tlsa(std::move(answer));
+    return true;
+  }
 
   // Answers pending query number `index` (0 = oldest) from `zone`.
   void AnswerFromZone(size_t index, const Zone& zone) {
@@ -262,6 +277,12 @@ class FakeLookup final : public dns::Lookup {
         p->txt(it == zone.txt.end() ? TxtFail(DnsStatus::kNoData) : it->second);
         break;
       }
+      case QueryType::kTlsa: {
+        dns::TlsaAnswer answer;
+        answer.status = DnsStatus::kNxDomain;
+        p->tlsa(std::move(answer));
+        break;
+      }
     }
   }
 
@@ -277,6 +298,7 @@ class FakeLookup final : public dns::Lookup {
     absl::AnyInvocable<void(dns::MxAnswer)> mx;
     absl::AnyInvocable<void(dns::AddressAnswer)> addresses;
     absl::AnyInvocable<void(dns::TxtAnswer)> txt;
+    absl::AnyInvocable<void(dns::TlsaAnswer)> tlsa;
   };
 
   Pending& Push(Query query) {
@@ -333,8 +355,11 @@ class Harness {
     }
     scan_ = std::make_unique<DomainScan>(
         std::move(options), &lookup, policy_.get(),
-        [this](uint64_t id, const dns::Address& address, uint16_t port) {
-          submissions.push_back({id, IpText(address), address.family, port});
+        [this](const ProbeRequest& r) {
+          submissions.push_back(
+              {r.id, IpText(r.address), r.address.family, r.port});
+          server_names.push_back(r.server_name);
+          danes.push_back(r.dane);
           completed.push_back(false);
         },
         [this](output::DomainRecord record) {
@@ -448,6 +473,8 @@ class Harness {
 
   FakeLookup lookup;
   std::vector<Submission> submissions;
+  std::vector<std::string> server_names;  // per submission
+  std::vector<std::shared_ptr<const tls::DaneResult>> danes;
   std::vector<bool> completed;
   std::vector<output::DomainRecord> records;
 
@@ -460,6 +487,14 @@ class Harness {
 DomainScanOptions NoPolicy() {
   DomainScanOptions options;
   options.policy = false;
+  return options;
+}
+
+// Plaintext only: probes are shared by (address, port) whatever the host
+// name (with TLS the name is part of the conversation, and of the key).
+DomainScanOptions PlainNoPolicy() {
+  DomainScanOptions options = NoPolicy();
+  options.plain_tls_mode = TlsMode::kNone;
   return options;
 }
 
@@ -1134,7 +1169,7 @@ TEST(DomainScanTest, RecordEmittedOnceWhenLastLookupAndProbeAreDone) {
 // The dedupe table.
 
 TEST(DomainScanTest, SharedAddressIsProbedOnceForDomainsWaitingTogether) {
-  DomainScanOptions options = NoPolicy();
+  DomainScanOptions options = PlainNoPolicy();
   options.ports = {25, 587};
   Harness h(options);
   h.Add(1, "a.test");
@@ -1165,20 +1200,20 @@ TEST(DomainScanTest, SharedAddressIsProbedOnceForDomainsWaitingTogether) {
   EXPECT_EQ(h.scan().domains_in_progress(), 0u);
 
   EXPECT_THAT(ProbeSlots(*h.Record(1)),
-              ElementsAre("mx.a.test 192.0.2.10 25 starttls connection-refused",
-                          "mx.a.test 192.0.2.10 587 starttls success"));
+              ElementsAre("mx.a.test 192.0.2.10 25 none connection-refused",
+                          "mx.a.test 192.0.2.10 587 none success"));
   EXPECT_THAT(ProbeSlots(*h.Record(2)),
-              ElementsAre("mx.b.test 192.0.2.10 25 starttls connection-refused",
-                          "mx.b.test 192.0.2.10 587 starttls success",
-                          "mx.b.test 2001:db8::10 25 starttls success",
-                          "mx.b.test 2001:db8::10 587 starttls success"));
+              ElementsAre("mx.b.test 192.0.2.10 25 none connection-refused",
+                          "mx.b.test 192.0.2.10 587 none success",
+                          "mx.b.test 2001:db8::10 25 none success",
+                          "mx.b.test 2001:db8::10 587 none success"));
   EXPECT_EQ(h.Record(2)->probes[0].session.status_detail, "ECONNREFUSED");
   EXPECT_EQ(h.Record(2)->probes[0].session.greeting_raw, "220 192.0.2.10:25");
   EXPECT_EQ(h.scan().unique_probes(), 4u);
 }
 
 TEST(DomainScanTest, ResultThatArrivedEarlierIsReusedWithoutWaiting) {
-  Harness h(NoPolicy());
+  Harness h(PlainNoPolicy());
   h.Add(1, "a.test");
   h.lookup.Answer(MxQ("a.test"), MxOk({{10, "mx.a.test"}}));
   h.lookup.Answer(AQ("mx.a.test"), Ips({"192.0.2.10"}));
@@ -1212,7 +1247,7 @@ TEST(DomainScanTest, ResultThatArrivedEarlierIsReusedWithoutWaiting) {
 }
 
 TEST(DomainScanTest, EarlierResultPlusNewProbeWaitsForTheNewOne) {
-  Harness h(NoPolicy());
+  Harness h(PlainNoPolicy());
   h.Add(1, "a.test");
   h.lookup.Answer(MxQ("a.test"), MxOk({{10, "mx.a.test"}}));
   h.lookup.Answer(AQ("mx.a.test"), Ips({"192.0.2.10"}));
@@ -1229,13 +1264,15 @@ TEST(DomainScanTest, EarlierResultPlusNewProbeWaitsForTheNewOne) {
   h.Complete(1, ScanStatus::kConnectionTimeout, "connect");
   ASSERT_THAT(h.records, SizeIs(2));
   EXPECT_THAT(ProbeSlots(*h.Record(2)),
-              ElementsAre("mx.b.test 192.0.2.11 25 starttls connection-timeout",
-                          "mx.b.test 192.0.2.10 25 starttls success"));
+              ElementsAre("mx.b.test 192.0.2.11 25 none connection-timeout",
+                          "mx.b.test 192.0.2.10 25 none success"));
   EXPECT_EQ(h.Record(2)->status, ScanStatus::kSuccess);
 }
 
-TEST(DomainScanTest, TwoMxNamesForOneAddressShareOneSubmission) {
-  Harness h(NoPolicy());
+TEST(DomainScanTest, TwoMxNamesForOneAddressShareOneSubmissionWithoutTls) {
+  DomainScanOptions options = NoPolicy();
+  options.plain_tls_mode = TlsMode::kNone;
+  Harness h(options);
   h.Add(1, "example.test");
   h.lookup.Answer(MxQ("example.test"),
                   MxOk({{10, "mx1.example.test"}, {20, "mx2.example.test"}}));
@@ -1248,10 +1285,9 @@ TEST(DomainScanTest, TwoMxNamesForOneAddressShareOneSubmission) {
   EXPECT_THAT(h.records, IsEmpty());
   h.Complete(0, ScanStatus::kClosedEarly, "ehlo");
   ASSERT_THAT(h.records, SizeIs(1));
-  EXPECT_THAT(
-      ProbeSlots(h.records[0]),
-      ElementsAre("mx1.example.test 192.0.2.7 25 starttls closed-early",
-                  "mx2.example.test 192.0.2.7 25 starttls closed-early"));
+  EXPECT_THAT(ProbeSlots(h.records[0]),
+              ElementsAre("mx1.example.test 192.0.2.7 25 none closed-early",
+                          "mx2.example.test 192.0.2.7 25 none closed-early"));
   EXPECT_EQ(h.records[0].status, ScanStatus::kClosedEarly);
   EXPECT_EQ(h.scan().domains_in_progress(), 0u);
 }
@@ -1570,6 +1606,10 @@ struct Scenario {
   Scenario() {
     options.ports = {25, 465};
     options.max_mx = 3;
+    // Plaintext on both ports: probes are shared by address and port alone
+    // (with TLS the host name is part of the key; tested separately).
+    options.plain_tls_mode = TlsMode::kNone;
+    options.implicit_tls_ports = {};
     domains = {"alpha.test",   "beta.test", "gamma.test", "delta.test",
                "epsilon.test", "zeta.test", "eta.test",   "theta.test"};
     zone.mx["alpha.test"] = MxOk({{40, "mx4.alpha.test"},
@@ -1701,8 +1741,8 @@ TEST(DomainScanTest, ScenarioReferenceRun) {
                                    "canonical=real.shared.test"));
   EXPECT_THAT(ref.records[0], ::testing::HasSubstr("status=success"));
   // beta.test: one of its addresses blocklisted.
-  EXPECT_THAT(ref.records[1], ::testing::HasSubstr(
-                                  "probe mx.beta.test 192.0.2.99 25 starttls"));
+  EXPECT_THAT(ref.records[1],
+              ::testing::HasSubstr("probe mx.beta.test 192.0.2.99 25 none"));
   EXPECT_THAT(ref.records[1], ::testing::HasSubstr("blocked blocklist"));
   EXPECT_THAT(ref.records[1], ::testing::HasSubstr("status=success"));
   EXPECT_THAT(ref.records[2], ::testing::HasSubstr("implicit_mx=true"));
@@ -1763,13 +1803,13 @@ TEST(DomainScanTest, ResultReportedFromInsideSubmit) {
   options.ports = {25, 587};
   scan = std::make_unique<DomainScan>(
       options, &lookup, &*policy,
-      [&](uint64_t id, const dns::Address& address, uint16_t port) {
+      [&](const ProbeRequest& request) {
         output::ProbeResult result;
-        result.address = IpText(address);
-        result.port = port;
+        result.address = IpText(request.address);
+        result.port = request.port;
         result.session.status = ScanStatus::kConnectionRefused;
         result.session.status_detail = "EMFILE";
-        scan->OnProbeResult(id, std::move(result));
+        scan->OnProbeResult(request.id, std::move(result));
       },
       [&](output::DomainRecord r) { records.push_back(std::move(r)); });
   scan->Add(1, "example.test", dns::DomainName{"example.test", ""});
@@ -1782,6 +1822,167 @@ TEST(DomainScanTest, ResultReportedFromInsideSubmit) {
     EXPECT_EQ(p.session.status, ScanStatus::kConnectionRefused) << p.address;
   }
   EXPECT_EQ(scan->domains_in_progress(), 0u);
+}
+
+// ---------------------------------------------------------------------------
+// TLS: server names, DANE TLSA lookups, MTA-STS.
+
+DomainScanOptions DaneOptions() {
+  DomainScanOptions options = NoPolicy();
+  options.ports = {25, 465};
+  options.dane = true;
+  return options;
+}
+
+dns::TlsaAnswer TlsaOk(bool authenticated) {
+  dns::TlsaAnswer answer;
+  answer.status = DnsStatus::kNoError;
+  answer.authenticated = authenticated;
+  answer.records.push_back({3, 1, 1, std::string(32, '\x5a')});
+  return answer;
+}
+
+TEST(DomainScanTest, TwoMxNamesForOneAddressAreTwoProbesWithTls) {
+  Harness h(NoPolicy());  // STARTTLS on 25: the name is sent as SNI
+  h.Add(1, "example.test");
+  h.lookup.Answer(MxQ("example.test"),
+                  MxOk({{10, "mx1.example.test"}, {20, "mx2.example.test"}}));
+  Zone zone;
+  zone.Host("mx1.example.test", {"192.0.2.7"});
+  zone.Host("mx2.example.test", {"192.0.2.7"});
+  h.lookup.Drain(zone);
+  EXPECT_THAT(h.submitted(), ElementsAre("192.0.2.7:25", "192.0.2.7:25"));
+  EXPECT_THAT(h.server_names,
+              ElementsAre("mx1.example.test", "mx2.example.test"));
+  EXPECT_EQ(h.scan().unique_probes(), 2u);
+  h.CompleteAll();
+  ASSERT_THAT(h.records, SizeIs(1));
+}
+
+TEST(DomainScanTest, TlsaIsLookedUpPerMxHostAndTlsPortAndHandedToTheProbe) {
+  Harness h(DaneOptions());
+  h.Add(1, "example.test");
+  h.lookup.Answer(MxQ("example.test"), MxOk({{10, "mx.example.test"}}));
+  EXPECT_THAT(h.lookup.queries_of(QueryType::kTlsa),
+              ElementsAre(TlsaQ("_25._tcp.mx.example.test"),
+                          TlsaQ("_465._tcp.mx.example.test")));
+  h.lookup.Answer(AQ("mx.example.test"), Ips({"192.0.2.9"}));
+  h.lookup.Answer(AaaaQ("mx.example.test"), AddrFail(DnsStatus::kNoData));
+  EXPECT_THAT(h.submissions, IsEmpty());  // probes wait for the TLSA answers
+  h.lookup.Answer(TlsaQ("_25._tcp.mx.example.test"), TlsaOk(true));
+  dns::TlsaAnswer none;
+  none.status = DnsStatus::kNxDomain;
+  h.lookup.Answer(TlsaQ("_465._tcp.mx.example.test"), none);
+  ASSERT_THAT(h.submitted(), ElementsAre("192.0.2.9:25", "192.0.2.9:465"));
+  ASSERT_NE(h.danes[0], nullptr);
+  EXPECT_EQ(h.danes[0]->tlsa_name, "_25._tcp.mx.example.test");
+  EXPECT_EQ(h.danes[0]->verdict, tls::DaneVerdict::kNoTls);  // until TLS
+  EXPECT_TRUE(h.danes[0]->authenticated);
+  ASSERT_THAT(h.danes[0]->records, SizeIs(1));
+  ASSERT_NE(h.danes[1], nullptr);
+  EXPECT_EQ(h.danes[1]->verdict, tls::DaneVerdict::kNoRecords);
+  EXPECT_EQ(h.danes[1]->dns_status, "NXDOMAIN");
+  h.CompleteAll();
+  ASSERT_THAT(h.records, SizeIs(1));
+  // A probe without a TLS handshake still shows what DANE asked for.
+  ASSERT_NE(h.records[0].probes[0].dane, nullptr);
+  EXPECT_EQ(h.records[0].probes[0].dane->tlsa_name, "_25._tcp.mx.example.test");
+}
+
+TEST(DomainScanTest, TlsaUnauthenticatedIsKeptButNotUsable) {
+  Harness h(DaneOptions());
+  h.Add(1, "example.test");
+  h.lookup.Answer(MxQ("example.test"), MxOk({{10, "mx.example.test"}}));
+  h.lookup.Answer(TlsaQ("_25._tcp.mx.example.test"), TlsaOk(false));
+  h.lookup.Answer(TlsaQ("_465._tcp.mx.example.test"), TlsaOk(false));
+  h.lookup.Answer(AQ("mx.example.test"), Ips({"192.0.2.9"}));
+  h.lookup.Answer(AaaaQ("mx.example.test"), AddrFail(DnsStatus::kNoData));
+  ASSERT_THAT(h.danes, SizeIs(2));
+  EXPECT_EQ(h.danes[0]->verdict, tls::DaneVerdict::kNotAuthenticated);
+}
+
+TEST(DomainScanTest, TlsaOfASharedMxHostIsAskedOnce) {
+  Harness h(DaneOptions());
+  h.Add(1, "a.test");
+  h.Add(2, "b.test");
+  Zone zone;
+  zone.mx["a.test"] = MxOk({{10, "mx.shared.test"}});
+  zone.mx["b.test"] = MxOk({{10, "mx.shared.test"}});
+  zone.Host("mx.shared.test", {"192.0.2.20"});
+  h.lookup.Drain(zone);
+  EXPECT_THAT(h.lookup.queries_of(QueryType::kTlsa),
+              ElementsAre(TlsaQ("_25._tcp.mx.shared.test"),
+                          TlsaQ("_465._tcp.mx.shared.test")));
+  EXPECT_THAT(h.submitted(), ElementsAre("192.0.2.20:25", "192.0.2.20:465"));
+  h.CompleteAll();
+  EXPECT_THAT(h.records, SizeIs(2));
+}
+
+TEST(DomainScanTest, NoTlsaLookupForPortsWithoutTls) {
+  DomainScanOptions options = DaneOptions();
+  options.plain_tls_mode = TlsMode::kNone;  // --starttls never
+  Harness h(options);
+  h.Add(1, "example.test");
+  h.lookup.Answer(MxQ("example.test"), MxOk({{10, "mx.example.test"}}));
+  EXPECT_THAT(h.lookup.queries_of(QueryType::kTlsa),
+              ElementsAre(TlsaQ("_465._tcp.mx.example.test")));
+}
+
+TEST(DomainScanTest, MtaStsPolicyIsFetchedWhenTheTxtRecordIsValid) {
+  DomainScanOptions options;
+  options.mta_sts = true;
+  Harness h(options);
+  std::vector<std::string> fetched;
+  DomainScan::MtaStsDone pending;
+  h.scan().SetMtaStsFetcher(
+      [&](const std::string& domain, DomainScan::MtaStsDone done) {
+        fetched.push_back(domain);
+        pending = std::move(done);
+      });
+  h.Add(1, "example.test");
+  Zone zone;
+  zone.mx["example.test"] = MxOk({{10, "mx.example.test"}});
+  zone.Host("mx.example.test", {"192.0.2.9"});
+  dns::TxtAnswer sts;
+  sts.status = DnsStatus::kNoError;
+  sts.records = {"v=STSv1; id=20261121"};
+  zone.txt["_mta-sts.example.test"] = sts;
+  h.lookup.Drain(zone);
+  ASSERT_THAT(fetched, ElementsAre("example.test"));
+  h.CompleteAll();
+  EXPECT_THAT(h.records, IsEmpty());  // the policy is still coming
+  output::MtaStsResult result;
+  result.fetch_status = "ok";
+  result.valid = true;
+  result.mode = "enforce";
+  result.mx = {"mx.example.test"};
+  pending(result);
+  ASSERT_THAT(h.records, SizeIs(1));
+  ASSERT_TRUE(h.records[0].mta_sts.has_value());
+  EXPECT_EQ(h.records[0].mta_sts->id, "20261121");
+  EXPECT_EQ(h.records[0].mta_sts->mode, "enforce");
+}
+
+TEST(DomainScanTest, NoMtaStsFetchWithoutAValidTxtRecord) {
+  DomainScanOptions options;
+  options.mta_sts = true;
+  Harness h(options);
+  int fetches = 0;
+  h.scan().SetMtaStsFetcher(
+      [&](const std::string&, DomainScan::MtaStsDone) { ++fetches; });
+  h.Add(1, "example.test");
+  Zone zone;
+  zone.mx["example.test"] = MxOk({{10, "mx.example.test"}});
+  zone.Host("mx.example.test", {"192.0.2.9"});
+  dns::TxtAnswer bad;
+  bad.status = DnsStatus::kNoError;
+  bad.records = {"v=STSv1; no id"};
+  zone.txt["_mta-sts.example.test"] = bad;
+  h.lookup.Drain(zone);
+  h.CompleteAll();
+  EXPECT_EQ(fetches, 0);
+  ASSERT_THAT(h.records, SizeIs(1));
+  EXPECT_FALSE(h.records[0].mta_sts.has_value());
 }
 
 }  // namespace
