@@ -15,13 +15,14 @@
 
 #include "mode.h"
 #include "server.h"
+#include "tls.h"
 
 namespace smtpscan::test_server {
 namespace {
 
 constexpr std::string_view kUsage =
     "usage: smtp_test_server --listen ADDR:PORT=MODE [--listen ...] "
-    "[--max-seconds N] [--hostname NAME]";
+    "[--max-seconds N] [--hostname NAME] [--tls-cert FILE --tls-key FILE]";
 
 struct ListenSpec {
   sockaddr_storage addr{};
@@ -33,6 +34,8 @@ struct Options {
   std::vector<ListenSpec> listens;
   int max_seconds = 600;
   std::string hostname = "mx.test.invalid";
+  std::string tls_cert;  // PEM chain for the TLS modes; empty: generate
+  std::string tls_key;
 };
 
 [[noreturn]] void UsageError(std::string_view message) {
@@ -120,7 +123,8 @@ Options ParseArgs(int argc, char** argv) {
       value = arg.substr(eq + 1);
       arg = arg.substr(0, eq);
     } else if (arg == "--listen" || arg == "--max-seconds" ||
-               arg == "--hostname") {
+               arg == "--hostname" || arg == "--tls-cert" ||
+               arg == "--tls-key") {
       if (i + 1 >= argc) UsageError(std::string(arg) + " needs a value");
       value = argv[++i];
     }
@@ -145,11 +149,18 @@ Options ParseArgs(int argc, char** argv) {
         UsageError("bad --hostname '" + std::string(value) + "'");
       }
       options.hostname = std::string(value);
+    } else if (arg == "--tls-cert" || arg == "--tls-key") {
+      if (value.empty()) UsageError(std::string(arg) + " needs a file");
+      (arg == "--tls-cert" ? options.tls_cert : options.tls_key) =
+          std::string(value);
     } else {
       UsageError("unknown argument '" + std::string(argv[i]) + "'");
     }
   }
   if (options.listens.empty()) UsageError("at least one --listen is required");
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    UsageError("--tls-cert and --tls-key go together");
+  }
   return options;
 }
 
@@ -177,6 +188,29 @@ int Main(int argc, char** argv) {
 
   Server server(options.hostname);
   std::string error;
+  // Contexts only for the profiles some listener uses: an RSA-1024 key
+  // takes a few milliseconds to make, a P-256 key less.
+  bool need[3] = {};
+  for (const ListenSpec& spec : options.listens) {
+    need[static_cast<int>(spec.mode.tls_profile())] = true;
+  }
+  if (need[static_cast<int>(TlsProfile::kModern)]) {
+    SslCtxPtr ctx = MakeModernContext(options.tls_cert, options.tls_key,
+                                      options.hostname, &error);
+    if (!ctx) {
+      std::fprintf(stderr, "smtp_test_server: %s\n", error.c_str());
+      return 1;
+    }
+    server.SetTlsContext(TlsProfile::kModern, std::move(ctx));
+  }
+  if (need[static_cast<int>(TlsProfile::kLegacy)]) {
+    SslCtxPtr ctx = MakeLegacyContext(options.hostname, &error);
+    if (!ctx) {
+      std::fprintf(stderr, "smtp_test_server: %s\n", error.c_str());
+      return 1;
+    }
+    server.SetTlsContext(TlsProfile::kLegacy, std::move(ctx));
+  }
   for (ListenSpec& spec : options.listens) {
     std::string name = spec.mode.name;
     std::string bound;

@@ -10,12 +10,26 @@ namespace {
 constexpr std::string_view kCrlf = "\r\n";
 
 // The families of command answers. Several modes share Postfix's.
-enum class Dialect { kPostfix, kFast, kExim, kSendmail, kGreet554 };
+enum class Dialect {
+  kPostfix,
+  kFast,
+  kStarttls,  // `fast`, plus STARTTLS (and AUTH PLAIN once inside TLS)
+  kExim,
+  kSendmail,
+  kGreet554,
+};
 
 Dialect DialectOf(ModeKind kind) {
   switch (kind) {
     case ModeKind::kFast:
+    case ModeKind::kTls:
+    case ModeKind::kTlsOld:
       return Dialect::kFast;
+    case ModeKind::kStarttls:
+    case ModeKind::kStarttlsClose:
+    case ModeKind::kStarttlsRefuse:
+    case ModeKind::kStarttlsInject:
+      return Dialect::kStarttls;
     case ModeKind::kExim:
       return Dialect::kExim;
     case ModeKind::kSendmail:
@@ -81,9 +95,15 @@ void PostfixEhlo(const Peer& peer, std::string& out) {
       "250-SMTPUTF8\r\n250 CHUNKING\r\n");
 }
 
+std::string FastGreeting(const Peer& peer) {
+  std::string out;
+  AppendLine(out, "220 ", peer.hostname, " ESMTP");
+  return out;
+}
+
 Next AnswerPostfix(const Mode& mode, const Peer& peer, std::string_view verb,
                    std::string_view arg, std::string& out) {
-  const bool fast = mode.kind == ModeKind::kFast;
+  const bool fast = DialectOf(mode.kind) != Dialect::kPostfix;
   if (EqualsIgnoreCase(verb, "EHLO")) {
     if (arg.empty()) {
       AppendLine(out, "501 5.5.4 Syntax: EHLO hostname");
@@ -91,6 +111,8 @@ Next AnswerPostfix(const Mode& mode, const Peer& peer, std::string_view verb,
     }
     switch (mode.kind) {
       case ModeKind::kFast:
+      case ModeKind::kTls:
+      case ModeKind::kTlsOld:
         AppendLine(out, "250-", peer.hostname);
         out.append("250-PIPELINING\r\n250 8BITMIME\r\n");
         return Next::kContinue;
@@ -131,6 +153,48 @@ Next AnswerPostfix(const Mode& mode, const Peer& peer, std::string_view verb,
     AppendLine(out, "502 5.5.2 Error: command not recognized");
   }
   return Next::kContinue;
+}
+
+// The starttls modes: `fast`, but EHLO advertises STARTTLS before TLS and
+// AUTH PLAIN inside it (as Postfix with smtpd_tls_auth_only does), and
+// STARTTLS does what the mode is for.
+Next AnswerStarttls(const Mode& mode, const Peer& peer, std::string_view verb,
+                    std::string_view arg, std::string& out) {
+  if (EqualsIgnoreCase(verb, "EHLO") && !arg.empty()) {
+    AppendLine(out, "250-", peer.hostname);
+    out.append(peer.tls ? "250-PIPELINING\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n"
+                        : "250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n");
+    return Next::kContinue;
+  }
+  if (!EqualsIgnoreCase(verb, "STARTTLS")) {
+    return AnswerPostfix(mode, peer, verb, arg, out);
+  }
+  if (!arg.empty()) {
+    AppendLine(out, "501 5.5.4 Syntax: STARTTLS");
+    return Next::kContinue;
+  }
+  if (peer.tls) {
+    AppendLine(out, "554 5.5.1 Error: TLS already active");
+    return Next::kContinue;
+  }
+  constexpr std::string_view kReady = "220 2.0.0 Ready to start TLS\r\n";
+  switch (mode.kind) {
+    case ModeKind::kStarttlsClose:
+      out.append(kReady);
+      return Next::kClose;
+    case ModeKind::kStarttlsRefuse:
+      AppendLine(out, "454 4.7.0 TLS not available due to local problem");
+      return Next::kContinue;
+    case ModeKind::kStarttlsInject:
+      // Both lines leave in one write; a client that reads them with one
+      // recv() and then hands its buffer to TLS has the CVE-2011-0411 bug.
+      out.append(kReady);
+      out.append("250 injected\r\n");
+      return Next::kStartTls;
+    default:
+      out.append(kReady);
+      return Next::kStartTls;
+  }
 }
 
 Next AnswerExim(const Peer& peer, std::string_view verb, std::string_view arg,
@@ -235,6 +299,14 @@ std::optional<Mode> ParseMode(std::string_view text) {
       {"close-after-greeting", ModeKind::kCloseAfterGreeting},
       {"starttls-454", ModeKind::kStarttls454},
       {"hold-after-quit", ModeKind::kHoldAfterQuit},
+      {"tls", ModeKind::kTls},
+      {"tls-old", ModeKind::kTlsOld},
+      {"tls-garbage", ModeKind::kTlsGarbage},
+      {"tls-stall", ModeKind::kTlsStall},
+      {"starttls", ModeKind::kStarttls},
+      {"starttls-close", ModeKind::kStarttlsClose},
+      {"starttls-refuse", ModeKind::kStarttlsRefuse},
+      {"starttls-inject", ModeKind::kStarttlsInject},
   };
   Mode mode;
   mode.name = std::string(text);
@@ -261,6 +333,19 @@ std::optional<Mode> ParseMode(std::string_view text) {
   return std::nullopt;
 }
 
+TlsProfile Mode::tls_profile() const {
+  switch (kind) {
+    case ModeKind::kTls:
+    case ModeKind::kStarttls:
+    case ModeKind::kStarttlsInject:
+      return TlsProfile::kModern;
+    case ModeKind::kTlsOld:
+      return TlsProfile::kLegacy;
+    default:
+      return TlsProfile::kNone;
+  }
+}
+
 Opening MakeOpening(const Mode& mode, const Peer& peer) {
   Opening o;
   switch (mode.kind) {
@@ -284,7 +369,26 @@ Opening MakeOpening(const Mode& mode, const Peer& peer) {
       o.delayed = PostfixGreeting(peer);
       break;
     case ModeKind::kFast:
-      AppendLine(o.immediate, "220 ", peer.hostname, " ESMTP");
+    case ModeKind::kStarttls:
+    case ModeKind::kStarttlsClose:
+    case ModeKind::kStarttlsRefuse:
+    case ModeKind::kStarttlsInject:
+      o.immediate = FastGreeting(peer);
+      break;
+    case ModeKind::kTls:
+    case ModeKind::kTlsOld:
+      o.tls = true;
+      o.after_handshake = FastGreeting(peer);
+      break;
+    case ModeKind::kTlsGarbage:
+      // What an HTTP server on port 465 says to a ClientHello. Sent at
+      // once; the connection closes when the ClientHello (or any input)
+      // arrives, so the client never meets a reset.
+      o.immediate = "HTTP/1.1 400 Bad Request\r\n\r\n";
+      o.phase = Phase::kCloseOnInput;
+      break;
+    case ModeKind::kTlsStall:
+      o.phase = Phase::kDiscard;
       break;
     case ModeKind::kMultiline:
       AppendLine(o.immediate, "220-", peer.hostname, " ESMTP");
@@ -360,6 +464,8 @@ Next Answer(const Mode& mode, const Peer& peer, std::string_view line,
       }
       AppendLine(out, "503 5.5.1 Bad sequence of commands");
       return Next::kContinue;
+    case Dialect::kStarttls:
+      return AnswerStarttls(mode, peer, verb, arg, out);
     case Dialect::kPostfix:
     case Dialect::kFast:
       break;

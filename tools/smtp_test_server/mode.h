@@ -32,6 +32,22 @@ enum class ModeKind {
   kCloseAfterGreeting,
   kStarttls454,
   kHoldAfterQuit,
+  // TLS modes (tls.h makes their contexts).
+  kTls,             // implicit TLS, then `fast`
+  kTlsOld,          // implicit TLS 1.0 only, RSA-1024/SHA-1 certificate
+  kTlsGarbage,      // plaintext garbage instead of a ServerHello
+  kTlsStall,        // never answers the ClientHello
+  kStarttls,        // `fast` with STARTTLS, then EHLO again inside TLS
+  kStarttlsClose,   // 220 to STARTTLS, then close
+  kStarttlsRefuse,  // 454 to STARTTLS
+  kStarttlsInject,  // 220 and a plaintext "250 injected" in one write
+};
+
+// Which server TLS context a mode needs.
+enum class TlsProfile {
+  kNone,
+  kModern,  // --tls-cert/--tls-key, or a generated EC P-256 certificate
+  kLegacy,  // TLS 1.0 only, security level 0, RSA-1024/SHA-1 certificate
 };
 
 struct Mode {
@@ -44,6 +60,9 @@ struct Mode {
   bool NeedsClientIp() const {
     return kind == ModeKind::kExim || kind == ModeKind::kSendmail;
   }
+
+  // The TLS context this mode's connections use, if any.
+  TlsProfile tls_profile() const;
 };
 
 // Parses a MODE string ("postfix", "delay:250", ...). nullopt when unknown.
@@ -51,10 +70,11 @@ std::optional<Mode> ParseMode(std::string_view text);
 
 // What a connection does once its opening bytes are out.
 enum class Phase {
-  kDialogue,  // read command lines and answer them
-  kDiscard,   // read and discard input, never answer (tarpit, ssh)
-  kIdle,      // do not read at all; close when the client closes
-  kClose,     // close (after flushing the opening bytes)
+  kDialogue,      // read command lines and answer them
+  kDiscard,       // read and discard input, never answer (tarpit, ssh)
+  kIdle,          // do not read at all; close when the client closes
+  kClose,         // close (after flushing the opening bytes)
+  kCloseOnInput,  // close as soon as any input arrives (tls-garbage)
 };
 
 // How a connection starts.
@@ -65,12 +85,17 @@ struct Opening {
   bool pregreet_closes = false;  // input before `delayed` closes (postscreen)
   bool paced = false;            // all output leaves one byte per second
   Phase phase = Phase::kDialogue;
+  // Implicit TLS: the server handshakes first (as with `immediate` empty),
+  // then sends `after_handshake` inside TLS and goes on with `phase`.
+  bool tls = false;
+  std::string after_handshake;
 };
 
 // The per-connection facts replies may quote.
 struct Peer {
   std::string_view hostname;   // the server's name (--hostname)
   std::string_view client_ip;  // empty unless Mode::NeedsClientIp()
+  bool tls = false;            // the conversation is inside TLS now
 };
 
 Opening MakeOpening(const Mode& mode, const Peer& peer);
@@ -81,6 +106,10 @@ enum class Next {
   kClose,    // flush the reply, then close
   kReset,    // send the reply, then reset the connection (RST)
   kEndless,  // start an endless stream of 250- continuation lines
+  // Send the reply in plaintext, drop any input after the command (RFC 3207
+  // section 4: pipelined bytes before the handshake are discarded), then
+  // handshake as the TLS server.
+  kStartTls,
 };
 
 // Appends the answer to one command `line` (without its line end) to `out`.

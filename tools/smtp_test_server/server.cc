@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -34,6 +36,9 @@ constexpr int kListenBacklog = 65535;  // the kernel caps it at somaxconn
 // epoll_event.data.u64: a connection's fd, or one of these tags.
 constexpr std::uint64_t kListenerTag = std::uint64_t{1} << 62;
 constexpr std::uint64_t kSignalTag = std::uint64_t{1} << 63;
+
+// Every read lands here first; the loop is single-threaded.
+char g_read_buf[64 * 1024];
 
 std::uint64_t NowMs() {
   timespec ts{};
@@ -97,17 +102,29 @@ Server::Server(std::string hostname) : hostname_(std::move(hostname)) {
 
 Server::~Server() {
   for (auto& c : conns_) {
-    if (c) close(c->fd);
+    if (!c) continue;
+    SSL_free(c->ssl);
+    close(c->fd);
   }
   for (const Listener& l : listeners_) close(l.fd);
   if (signal_fd_ >= 0) close(signal_fd_);
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
 
+void Server::SetTlsContext(TlsProfile profile, SslCtxPtr ctx) {
+  if (profile == TlsProfile::kModern) tls_modern_ = std::move(ctx);
+  if (profile == TlsProfile::kLegacy) tls_legacy_ = std::move(ctx);
+}
+
 bool Server::Listen(const sockaddr_storage& addr, socklen_t len, Mode mode,
                     std::string* bound, std::string* error) {
   if (epoll_fd_ < 0) {
     *error = "epoll_create1 failed";
+    return false;
+  }
+  if ((mode.tls_profile() == TlsProfile::kModern && !tls_modern_) ||
+      (mode.tls_profile() == TlsProfile::kLegacy && !tls_legacy_)) {
+    *error = "mode " + mode.name + " has no TLS context";
     return false;
   }
   int fd =
@@ -243,12 +260,18 @@ void Server::AcceptAll(std::uint32_t listener_index) {
       case Phase::kClose:
         c.state = State::kClosing;
         break;
+      case Phase::kCloseOnInput:
+        c.state = State::kCloseOnInput;
+        break;
     }
     if (opening.delay_ms >= 0) {
       c.state = State::kGreetingWait;
       ArmTimer(c, static_cast<std::uint64_t>(opening.delay_ms));
     }
     if (!Send(c, opening.immediate)) continue;
+    // Implicit TLS: the ClientHello is often queued already, so try at once
+    // rather than wait a round of epoll.
+    if (opening.tls && (!StartTls(c) || !ContinueHandshake(c))) continue;
     if (c.state == State::kClosing && c.out.empty()) {
       DrainInput(fd);
       Close(c);
@@ -263,7 +286,15 @@ void Server::OnConnectionEvent(Connection& c, std::uint32_t events) {
     Close(c);
     return;
   }
-  if ((events & EPOLLOUT) && !FlushOut(c)) return;
+  if (events & EPOLLOUT) {
+    if (c.tls_want_write) {
+      c.tls_want_write = false;
+      if (c.state == State::kHandshake ? !ContinueHandshake(c) : !ReadTls(c)) {
+        return;
+      }
+    }
+    if (!FlushOut(c)) return;
+  }
   if (events & EPOLLIN) {
     if (!ReadInput(c)) return;
   } else if (events & EPOLLRDHUP) {
@@ -291,32 +322,139 @@ void Server::OnTimer(Connection& c) {
 }
 
 bool Server::ReadInput(Connection& c) {
-  static char buf[64 * 1024];
+  if (c.ssl != nullptr) {
+    if (c.state != State::kHandshake) return ReadTls(c);
+    // The 220 to STARTTLS must be out before the handshake reads.
+    return c.out.empty() ? ContinueHandshake(c) : true;
+  }
+  char* buf = g_read_buf;
   for (;;) {
-    ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
+    ssize_t n = recv(c.fd, buf, sizeof(g_read_buf), 0);
     if (n > 0) {
       if (!Consume(c, std::string_view(buf, static_cast<std::size_t>(n)))) {
         return false;
       }
-      if (c.paused || static_cast<std::size_t>(n) < sizeof(buf)) return true;
+      // After STARTTLS the socket's bytes belong to the handshake.
+      if (c.paused || c.ssl != nullptr ||
+          static_cast<std::size_t>(n) < sizeof(g_read_buf)) {
+        return true;
+      }
       continue;
     }
-    if (n == 0) {
-      // The client closed its side: finish sending what is queued (it may
-      // still read), then close.
-      if (c.out.empty() || c.state == State::kEndless) {
-        Close(c);
-        return false;
-      }
-      c.eof = true;
-      c.state = State::kClosing;
-      return true;
-    }
+    if (n == 0) return OnPeerClosed(c);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
     Close(c);
     return false;
   }
+}
+
+bool Server::OnPeerClosed(Connection& c) {
+  // The client closed its side: finish sending what is queued (it may
+  // still read), then close.
+  if (c.out.empty() || c.state == State::kEndless) {
+    Close(c);
+    return false;
+  }
+  c.eof = true;
+  c.state = State::kClosing;
+  return true;
+}
+
+bool Server::StartTls(Connection& c) {
+  SSL_CTX* ctx =
+      listeners_[c.listener].mode.tls_profile() == TlsProfile::kLegacy
+          ? tls_legacy_.get()
+          : tls_modern_.get();
+  c.ssl = ctx != nullptr ? SSL_new(ctx) : nullptr;
+  // SSL_set_fd gives the SSL a socket BIO; the fd stays ours to close.
+  if (c.ssl == nullptr || SSL_set_fd(c.ssl, c.fd) != 1) {
+    ERR_clear_error();
+    Close(c);
+    return false;
+  }
+  SSL_set_accept_state(c.ssl);
+  c.state = State::kHandshake;
+  return true;
+}
+
+bool Server::ContinueHandshake(Connection& c) {
+  c.tls_want_write = false;
+  // SSL_get_error(3): the thread's error queue must be empty before the call.
+  ERR_clear_error();
+  int r = SSL_do_handshake(c.ssl);
+  if (r != 1) {
+    switch (SSL_get_error(c.ssl, r)) {
+      case SSL_ERROR_WANT_READ:
+        return true;
+      case SSL_ERROR_WANT_WRITE:
+        c.tls_want_write = true;
+        return true;
+      default:  // a failed handshake: OpenSSL has sent its alert, if any
+        ERR_clear_error();
+        Close(c);
+        return false;
+    }
+  }
+  c.state = State::kDialogue;
+  const Mode& mode = listeners_[c.listener].mode;
+  Opening opening = MakeOpening(mode, Peer{hostname_, {}, true});
+  if (!Send(c, opening.after_handshake)) return false;
+  // Read-ahead may already hold the client's first records.
+  return ReadTls(c);
+}
+
+bool Server::ReadTls(Connection& c) {
+  for (;;) {
+    if (c.paused) return true;
+    ERR_clear_error();
+    int n = SSL_read(c.ssl, g_read_buf, sizeof(g_read_buf));
+    if (n > 0) {
+      if (!Consume(c,
+                   std::string_view(g_read_buf, static_cast<std::size_t>(n)))) {
+        return false;
+      }
+      continue;
+    }
+    switch (SSL_get_error(c.ssl, n)) {
+      case SSL_ERROR_WANT_READ:
+        return true;
+      case SSL_ERROR_WANT_WRITE:
+        c.tls_want_write = true;
+        return true;
+      // close_notify, or a bare EOF (SSL_OP_IGNORE_UNEXPECTED_EOF).
+      case SSL_ERROR_ZERO_RETURN:
+        return OnPeerClosed(c);
+      default:
+        ERR_clear_error();
+        Close(c);
+        return false;
+    }
+  }
+}
+
+ssize_t Server::Write(Connection& c, std::string_view data) {
+  if (c.ssl == nullptr || c.state == State::kHandshake) {
+    return WriteSome(c.fd, data);
+  }
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ERR_clear_error();
+    // With SSL_MODE_ENABLE_PARTIAL_WRITE each call takes at least a record;
+    // after WANT_WRITE the retry passes the same bytes again (from `out`).
+    int n = SSL_write(
+        c.ssl, data.data() + done,
+        static_cast<int>(std::min<std::size_t>(data.size() - done, 1 << 30)));
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    int err = SSL_get_error(c.ssl, n);
+    if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) break;
+    ERR_clear_error();
+    return -1;
+  }
+  return static_cast<ssize_t>(done);
 }
 
 bool Server::Consume(Connection& c, std::string_view data) {
@@ -334,6 +472,11 @@ bool Server::Consume(Connection& c, std::string_view data) {
       return true;
     case State::kDialogue:
       return ProcessLines(c, data);
+    case State::kCloseOnInput:
+      DrainInput(c.fd);  // so that close() sends FIN, not RST
+      Close(c);
+      return false;
+    case State::kHandshake:
     case State::kDiscard:
     case State::kIdle:
     case State::kEndless:
@@ -353,7 +496,7 @@ bool Server::ProcessLines(Connection& c, std::string_view data) {
   }
   const Mode& mode = listeners_[c.listener].mode;
   std::string ip = mode.NeedsClientIp() ? ClientIp(c.fd) : std::string();
-  const Peer peer{hostname_, ip};
+  const Peer peer{hostname_, ip, c.ssl != nullptr};
   // Answers at most kMaxOutput bytes per batch; once the socket stops taking
   // them, the rest of the input waits in `c.in` and reading pauses.
   Next next = Next::kContinue;
@@ -397,6 +540,7 @@ bool Server::ProcessLines(Connection& c, std::string_view data) {
       return true;
     case Next::kClose:
       c.state = State::kClosing;
+      c.tls_notify = c.ssl != nullptr;
       if (!Send(c, reply_)) return false;
       if (c.out.empty()) {
         Close(c);
@@ -411,6 +555,10 @@ bool Server::ProcessLines(Connection& c, std::string_view data) {
       c.state = State::kEndless;
       if (!Send(c, reply_)) return false;
       return PumpFiller(c);
+    case Next::kStartTls:
+      if (!Send(c, reply_) || !StartTls(c)) return false;
+      // Handshake once the 220 is out (AfterOutputDrained), not before.
+      return c.out.empty() ? ContinueHandshake(c) : true;
   }
   return true;
 }
@@ -425,7 +573,7 @@ bool Server::Send(Connection& c, std::string_view data) {
     c.out.append(data);
     return true;
   }
-  ssize_t n = WriteSome(c.fd, data);
+  ssize_t n = Write(c, data);
   if (n < 0) {
     Close(c);
     return false;
@@ -438,7 +586,7 @@ bool Server::Send(Connection& c, std::string_view data) {
 
 bool Server::FlushOut(Connection& c) {
   if (c.out.empty() || c.paced) return true;
-  ssize_t n = WriteSome(c.fd, c.out);
+  ssize_t n = Write(c, c.out);
   if (n < 0) {
     Close(c);
     return false;
@@ -479,9 +627,14 @@ bool Server::AfterOutputDrained(Connection& c) {
     Close(c);
     return false;
   }
+  if (c.state == State::kHandshake) return ContinueHandshake(c);
   if (c.paused) {
     c.paused = false;
-    if (!c.in.empty()) return ProcessLines(c, {});
+    if (!c.in.empty() && !ProcessLines(c, {})) return false;
+    // Records read ahead stay inside the SSL, where epoll cannot see them.
+    if (c.ssl != nullptr && !c.paused && SSL_has_pending(c.ssl)) {
+      return ReadTls(c);
+    }
   }
   return true;
 }
@@ -490,9 +643,11 @@ void Server::UpdateEvents(Connection& c) {
   std::uint32_t mask = 0;
   if (!c.eof) {
     mask |= EPOLLRDHUP;
-    if (!c.paused && c.state != State::kIdle) mask |= EPOLLIN;
+    // Before the 220 to STARTTLS is out, the handshake must not read.
+    const bool tls_waits = c.state == State::kHandshake && !c.out.empty();
+    if (!c.paused && c.state != State::kIdle && !tls_waits) mask |= EPOLLIN;
   }
-  if (!c.paced && !c.out.empty()) mask |= EPOLLOUT;
+  if (!c.paced && (!c.out.empty() || c.tls_want_write)) mask |= EPOLLOUT;
   if (c.registered && mask == c.events) return;
   epoll_event ev{};
   ev.events = mask;
@@ -525,6 +680,15 @@ void Server::RunDueTimers(std::uint64_t now) {
 }
 
 void Server::Close(Connection& c) {
+  if (c.ssl != nullptr) {
+    // After QUIT, say close_notify (one record; no waiting for the peer's).
+    if (c.tls_notify) {
+      ERR_clear_error();
+      SSL_shutdown(c.ssl);
+    }
+    SSL_free(c.ssl);
+    ERR_clear_error();
+  }
   // close() also removes the fd from the epoll set: it is never dup()ed.
   close(c.fd);
   --active_;

@@ -1,6 +1,11 @@
 // A single-threaded epoll server that speaks the modes of mode.h on any
 // number of listeners. Level-triggered; every socket is non-blocking.
 //
+// TLS: a connection of a TLS mode gets a server-side SSL over its socket
+// (SSL_set_fd) from the shared context of its TlsProfile, handshakes
+// without blocking (WANT_READ waits for EPOLLIN, WANT_WRITE for EPOLLOUT),
+// and then runs the same line dialogue through SSL_read/SSL_write.
+//
 // Memory: an idle connection costs one small Connection object; its input
 // and output buffers are allocated only while a partial line or unsent
 // output exists, and released as soon as they empty.
@@ -18,6 +23,9 @@
 #include <vector>
 
 #include "mode.h"
+#include "tls.h"
+
+typedef struct ssl_st SSL;
 
 namespace smtpscan::test_server {
 
@@ -27,6 +35,10 @@ class Server {
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
+
+  // Gives the server the context for `profile`'s modes. REQUIRES: called
+  // before Listen() with a mode of that profile.
+  void SetTlsContext(TlsProfile profile, SslCtxPtr ctx);
 
   // Binds and listens on `addr` (IPv6 sockets are IPV6_V6ONLY). On success
   // returns true and sets `*bound` to "ADDR:PORT" with the real port; on
@@ -50,7 +62,9 @@ class Server {
     kDiscard,
     kIdle,
     kEndless,
-    kClosing,  // close once `out` is empty; input is discarded
+    kClosing,       // close once `out` is empty; input is discarded
+    kHandshake,     // TLS handshake (after `out`, the 220, has drained)
+    kCloseOnInput,  // close when any input arrives
   };
 
   struct Connection {
@@ -65,7 +79,10 @@ class Server {
     bool pregreet_closes = false;
     bool paused = false;          // not reading: `out` is over kMaxOutput
     bool eof = false;             // the client closed its side
+    bool tls_want_write = false;  // an SSL call waits for EPOLLOUT
+    bool tls_notify = false;      // send close_notify when closing
     std::uint64_t timer_due = 0;  // monotonic ms, 0 when no timer
+    SSL* ssl = nullptr;           // owned; set once TLS starts
     std::string in;               // partial line, or input held back
     std::string out;              // output the socket has not taken yet
   };
@@ -95,6 +112,13 @@ class Server {
   bool PumpPaced(Connection& c);
   bool PumpFiller(Connection& c);
   bool AfterOutputDrained(Connection& c);
+  bool OnPeerClosed(Connection& c);
+  bool StartTls(Connection& c);
+  bool ContinueHandshake(Connection& c);
+  bool ReadTls(Connection& c);
+  // Writes through TLS once the handshake is done, else to the socket.
+  // Returns the bytes taken, or -1 on a fatal error.
+  ssize_t Write(Connection& c, std::string_view data);
 
   void UpdateEvents(Connection& c);
   void ArmTimer(Connection& c, std::uint64_t delay_ms);
@@ -105,6 +129,8 @@ class Server {
   std::string ClientIp(int fd) const;
 
   std::string hostname_;
+  SslCtxPtr tls_modern_;
+  SslCtxPtr tls_legacy_;
   int epoll_fd_ = -1;
   int signal_fd_ = -1;
   std::vector<Listener> listeners_;
