@@ -44,6 +44,11 @@ struct FetchResult {
   absl::Duration took = absl::ZeroDuration();
 };
 
+// Destroying the fetcher drops unfinished fetches: their `done` callbacks
+// are destroyed without being called. It must not be destroyed from inside
+// a `done` callback. FetchResult::took counts from the transfer's start
+// (time queued behind max_concurrent is not in it). The Poller must allow
+// Watch and Unwatch from inside a ready callback.
 class Fetcher {
  public:
   // `poller` must outlive the fetcher.
