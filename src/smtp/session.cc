@@ -11,9 +11,9 @@
 namespace smtpscan::smtp {
 namespace {
 
-constexpr std::array<absl::string_view, 10> kPhaseNames = {
-    "connect",       "greeting", "ehlo",     "helo", "starttls",
-    "tls-handshake", "ehlo-tls", "helo-tls", "quit", "done",
+constexpr std::array<absl::string_view, 12> kPhaseNames = {
+    "connect",  "greeting", "ehlo", "helo",    "starttls", "tls-handshake",
+    "ehlo-tls", "helo-tls", "help", "unknown", "quit",     "done",
 };
 static_assert(kPhaseNames.size() == static_cast<size_t>(Phase::kDone) + 1);
 
@@ -192,6 +192,14 @@ Action Session::HandleReply(Reply reply, absl::Time now) {
       SetOutcome(ScanStatus::kStartTlsRefused, absl::StrCat(code));
       return code == 421 ? Finish(now) : SendQuit(now);
     }
+    case Phase::kHelp:
+    case Phase::kUnknown: {
+      const bool help = phase_ == Phase::kHelp;
+      const int code = reply.code;
+      (help ? result_.help : result_.unknown) = std::move(reply);
+      if (code == 421) return Finish(now);  // the server is closing
+      return help ? Send(Phase::kUnknown, kUnknownCommand, now) : SendQuit(now);
+    }
     case Phase::kQuit:
       result_.timings.quit = took;
       result_.quit = std::move(reply);
@@ -212,6 +220,11 @@ Action Session::AfterHello(bool esmtp, absl::Time now) {
         (config_->starttls == StartTlsPolicy::kAuto && ehlo.Has("STARTTLS"));
     if (want_tls) return Send(Phase::kStartTls, "STARTTLS", now);
   }
+  return Conclude(now);
+}
+
+Action Session::Conclude(absl::Time now) {
+  if (config_->probe) return Send(Phase::kHelp, "HELP", now);
   return SendQuit(now);
 }
 
@@ -263,6 +276,8 @@ Action Session::OnDeadline(absl::Time now) {
     case Phase::kStartTls:
     case Phase::kEhloTls:
     case Phase::kHeloTls:
+    case Phase::kHelp:
+    case Phase::kUnknown:
       SetOutcome(ScanStatus::kIoTimeout, std::string(PhaseName(phase_)));
       break;
   }

@@ -46,10 +46,17 @@ enum class StartTlsPolicy : uint8_t {
   kNever,   // never
 };
 
+// The command SessionConfig::probe sends that no server knows.
+inline constexpr absl::string_view kUnknownCommand = "XSMTPSCANPROBE";
+
 struct SessionConfig {
   std::string ehlo_name;  // REQUIRES: non-empty; a name the scanner controls
   StartTlsPolicy starttls = StartTlsPolicy::kAuto;
   bool implicit_tls = false;  // TLS from the first byte (RFC 8314, port 465)
+  // Before QUIT, after a successful EHLO or HELO (and TLS), send HELP and
+  // one unknown command (kUnknownCommand): their replies tell products
+  // apart when the banner does not (--probe).
+  bool probe = false;
   ReplyParserLimits limits;
 };
 
@@ -63,6 +70,8 @@ enum class Phase : uint8_t {
   kTlsHandshake,  // the caller runs the TLS handshake
   kEhloTls,       // EHLO sent inside TLS
   kHeloTls,       // HELO sent inside TLS after EHLO was refused
+  kHelp,          // HELP sent (SessionConfig::probe)
+  kUnknown,       // an unknown command sent (SessionConfig::probe)
   kQuit,          // QUIT sent, waiting for 221 or the close
   kDone,          // finished: result() is final
 };
@@ -170,6 +179,8 @@ struct SessionResult {
   std::string tls_error;  // OnTlsFailed's detail
   absl::optional<EhloReply> ehlo_tls;
   absl::optional<Reply> helo_tls;
+  absl::optional<Reply> help;     // SessionConfig::probe
+  absl::optional<Reply> unknown;  // reply to kUnknownCommand
   absl::optional<Reply> quit;
   absl::optional<ReplyParseError> protocol_error;
   std::vector<Anomaly> anomalies;
@@ -227,6 +238,9 @@ class Session {
   // Sends `verb` (with the EHLO name for EHLO and HELO) and enters `next`.
   Action Send(Phase next, absl::string_view verb, absl::Time now);
   Action SendQuit(absl::Time now);
+  // After a successful conversation: the probe commands (if configured),
+  // then QUIT.
+  Action Conclude(absl::Time now);
   // The action for the current phase, for an event that arrives where it
   // means nothing (after the end, a second OnConnected, ...): it changes
   // nothing and asks the caller to keep doing what it was doing.

@@ -1353,5 +1353,77 @@ INSTANTIATE_TEST_SUITE_P(
       return param_info.param.name;
     });
 
+// --- --probe: HELP and an unknown command before QUIT ------------------------
+
+SessionConfig ProbeConfig(StartTlsPolicy policy = StartTlsPolicy::kAuto) {
+  SessionConfig config = Config(policy);
+  config.probe = true;
+  return config;
+}
+
+constexpr char kSendHelp[] = "send HELP\\r\\n";
+constexpr char kSendUnknown[] = "send XSMTPSCANPROBE\\r\\n";
+
+TEST(ProbeTest, HelpThenUnknownCommandThenQuit) {
+  Session s(ProbeConfig(StartTlsPolicy::kNever));
+  Connect(s);
+  EXPECT_EQ(Str(s.OnBytes(kGreeting, At(2))), kSendEhlo);
+  EXPECT_EQ(Str(s.OnBytes(kEhloPlain, At(3))), kSendHelp);
+  EXPECT_EQ(s.phase(), Phase::kHelp);
+  EXPECT_EQ(
+      Str(s.OnBytes("214-2.0.0 Commands:\r\n214 2.0.0 HELO EHLO\r\n", At(4))),
+      kSendUnknown);
+  EXPECT_EQ(s.phase(), Phase::kUnknown);
+  EXPECT_EQ(
+      Str(s.OnBytes("502 5.5.2 Error: command not recognized\r\n", At(5))),
+      kSendQuit);
+  EXPECT_EQ(Str(s.OnBytes(kBye, At(6))), kClose);
+  const SessionResult& r = s.result();
+  EXPECT_EQ(r.status, ScanStatus::kSuccess);
+  ASSERT_TRUE(r.help.has_value());
+  EXPECT_EQ(r.help->code, 214);
+  EXPECT_EQ(r.help->lines.size(), 2u);
+  ASSERT_TRUE(r.unknown.has_value());
+  EXPECT_EQ(r.unknown->code, 502);
+  EXPECT_EQ(r.bytes_sent, std::string("EHLO scanner.example.test\r\nHELP\r\n"
+                                      "XSMTPSCANPROBE\r\nQUIT\r\n")
+                              .size());
+}
+
+TEST(ProbeTest, AfterTlsTheProbeRunsInsideIt) {
+  Session s(ProbeConfig());
+  UpToHandshake(s);
+  EXPECT_EQ(Str(s.OnTlsEstablished(At(5))), kSendEhlo);
+  EXPECT_EQ(Str(s.OnBytes(kEhloInsideTls, At(6))), kSendHelp);
+  EXPECT_EQ(Str(s.OnBytes("214 see the docs\r\n", At(7))), kSendUnknown);
+  EXPECT_EQ(Str(s.OnBytes("500 unrecognized command\r\n", At(8))), kSendQuit);
+}
+
+TEST(ProbeTest, NoProbeAfterARejection) {
+  Session s(ProbeConfig());
+  Connect(s);
+  EXPECT_EQ(Str(s.OnBytes("554 go away\r\n", At(2))), kSendQuit);
+}
+
+TEST(ProbeTest, A421ToHelpEndsTheConversation) {
+  Session s(ProbeConfig(StartTlsPolicy::kNever));
+  Connect(s);
+  EXPECT_EQ(Str(s.OnBytes(kGreeting, At(2))), kSendEhlo);
+  EXPECT_EQ(Str(s.OnBytes(kEhloPlain, At(3))), kSendHelp);
+  EXPECT_EQ(Str(s.OnBytes("421 4.7.0 closing\r\n", At(4))), kClose);
+  EXPECT_EQ(s.result().help->code, 421);
+  EXPECT_FALSE(s.result().unknown.has_value());
+}
+
+TEST(ProbeTest, SilenceAfterHelpIsAnIoTimeoutNamingTheStep) {
+  Session s(ProbeConfig(StartTlsPolicy::kNever));
+  Connect(s);
+  EXPECT_EQ(Str(s.OnBytes(kGreeting, At(2))), kSendEhlo);
+  EXPECT_EQ(Str(s.OnBytes(kEhloPlain, At(3))), kSendHelp);
+  EXPECT_EQ(Str(s.OnDeadline(At(30000))), kClose);
+  EXPECT_EQ(s.result().status, ScanStatus::kIoTimeout);
+  EXPECT_EQ(s.result().status_detail, "help");
+}
+
 }  // namespace
 }  // namespace smtpscan::smtp
