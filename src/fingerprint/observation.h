@@ -1,0 +1,24 @@
+// From a probe result (or its NDJSON form) to the Observation rules see.
+#ifndef SMTPSCAN_FINGERPRINT_OBSERVATION_H_
+#define SMTPSCAN_FINGERPRINT_OBSERVATION_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "fingerprint/fingerprint.h"
+#include "output/record.h"
+
+namespace smtpscan::fingerprint {
+
+// A reply as rules see it: "CODE text" per line, joined with "\n".
+std::string ReplyText(int code, const std::vector<std::string>& lines);
+
+// EHLO keywords in order, upper case, space-separated.
+std::string KeywordText(const std::vector<std::string>& keywords);
+
+Observation ObservationOf(const output::ProbeResult& probe);
+
+}  // namespace smtpscan::fingerprint
+
+#endif  // SMTPSCAN_FINGERPRINT_OBSERVATION_H_

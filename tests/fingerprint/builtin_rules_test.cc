@@ -1,0 +1,64 @@
+// The built-in rules (rules/fingerprints.yaml): they load, every example
+// gives what it expects, and the table is consistent.
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "fingerprint/fingerprint.h"
+#include "fingerprint/rules.h"
+#include "gtest/gtest.h"
+
+namespace smtpscan::fingerprint {
+namespace {
+
+RuleSet BuiltinSet() {
+  RuleSet set;
+  const absl::Status status = MergeRules("built-in", BuiltinRules(), &set);
+  EXPECT_TRUE(status.ok()) << status;
+  return set;
+}
+
+TEST(BuiltinRulesTest, Load) {
+  const auto fingerprinter = Fingerprinter::Create();
+  ASSERT_TRUE(fingerprinter.ok()) << fingerprinter.status();
+  EXPECT_GT((*fingerprinter)->rule_count(), 0u);
+  EXPECT_EQ((*fingerprinter)->rule_count(), BuiltinSet().rules.size());
+}
+
+TEST(BuiltinRulesTest, EveryExamplePasses) {
+  const auto fingerprinter = Fingerprinter::Create();
+  ASSERT_TRUE(fingerprinter.ok()) << fingerprinter.status();
+  const std::vector<std::string> failures = (*fingerprinter)->CheckExamples();
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failing examples:\n"
+                                << absl::StrJoin(failures, "\n");
+}
+
+TEST(BuiltinRulesTest, EveryRuleHasAnExampleAndAKnownProduct) {
+  const RuleSet set = BuiltinSet();
+  std::vector<std::string> problems;
+  for (const Rule& rule : set.rules) {
+    if (rule.examples.empty()) {
+      problems.push_back("rule " + rule.id + ": no examples");
+    }
+    if (set.FindProduct(rule.product) == nullptr) {
+      problems.push_back("rule " + rule.id + ": unknown product " +
+                         rule.product);
+    }
+  }
+  EXPECT_TRUE(problems.empty()) << absl::StrJoin(problems, "\n");
+}
+
+TEST(BuiltinRulesTest, IdsAreUnique) {
+  const RuleSet set = BuiltinSet();
+  std::set<std::string> rules, products;
+  for (const Rule& rule : set.rules) {
+    EXPECT_TRUE(rules.insert(rule.id).second) << "rule " << rule.id;
+  }
+  for (const Product& product : set.products) {
+    EXPECT_TRUE(products.insert(product.id).second) << "product " << product.id;
+  }
+}
+
+}  // namespace
+}  // namespace smtpscan::fingerprint
