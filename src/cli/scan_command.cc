@@ -6,8 +6,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -22,6 +24,8 @@
 #include "dns/name.h"
 #include "dns/resolver.h"
 #include "engine/engine.h"
+#include "fingerprint/fingerprint.h"
+#include "fingerprint/observation.h"
 #include "mtasts/fetcher.h"
 #include "mtasts/policy.h"
 #include "output/writer.h"
@@ -136,6 +140,8 @@ class Scan {
     return IsImplicitTls(port) ? output::TlsMode::kImplicit : plain_tls_mode_;
   }
   void Finished(engine::ProbeOutcome outcome);
+  // Names the software of a finished probe (when it said anything).
+  void Identify(output::ProbeResult* probe) const;
   // Sets up the resolver and the planner at the first domain line.
   absl::Status StartDomainMode();
   void SubmitDomainProbe(const scan::ProbeRequest& request);
@@ -163,6 +169,7 @@ class Scan {
   // STARTTLS on plaintext ports: kNone with --starttls never.
   output::TlsMode plain_tls_mode_ = output::TlsMode::kStartTls;
   std::unique_ptr<tls::Context> tls_context_;
+  std::unique_ptr<fingerprint::Fingerprinter> fingerprinter_;
   std::unique_ptr<scan::AddressPolicy> policy_;
   std::unique_ptr<scan::TargetReader> reader_;
   std::unique_ptr<output::RecordWriter> writer_;
@@ -260,6 +267,7 @@ int Scan::Run() {
     return kExitUsage;
   }
   plain_.ehlo_name = ehlo;
+  plain_.probe = options_.probe;
   plain_.starttls =
       options_.starttls == "always"  ? smtp::StartTlsPolicy::kAlways
       : options_.starttls == "never" ? smtp::StartTlsPolicy::kNever
@@ -300,6 +308,24 @@ int Scan::Run() {
     return kExitUsage;
   }
   writer_ = output::MakeWriter(format, writer_options);
+
+  std::vector<fingerprint::Fingerprinter::Source> rule_files;
+  for (const std::string& path : options_.fingerprints) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in.good() && !in.eof()) {
+      std::cerr << "smtpscan: --fingerprints " << path << ": cannot read it\n";
+      return kExitUsage;
+    }
+    rule_files.push_back({path, text.str()});
+  }
+  auto fingerprinter = fingerprint::Fingerprinter::Create(rule_files);
+  if (!fingerprinter.ok()) {
+    std::cerr << "smtpscan: " << fingerprinter.status().message() << "\n";
+    return kExitUsage;
+  }
+  fingerprinter_ = *std::move(fingerprinter);
 
   auto tls_context = tls::Context::Create({options_.ca_file});
   if (!tls_context.ok()) {
@@ -604,6 +630,7 @@ void Scan::Finished(engine::ProbeOutcome outcome) {
     result.session = std::move(outcome.session);
     result.tls = std::move(outcome.tls);
     domain_probes_.erase(it);
+    Identify(&result);
     if (split_probes_) {
       writer_->WriteProbe(result, &out_);
       ++probe_records_;
@@ -631,12 +658,19 @@ void Scan::Finished(engine::ProbeOutcome outcome) {
   probe.started_at = outcome.started_at;
   probe.session = std::move(outcome.session);
   probe.tls = std::move(outcome.tls);
+  Identify(&probe);
   if (--pending.remaining > 0) return;
   output::ProbeSummary summary = output::SummarizeProbes(record.probes);
   record.status = summary.status;
   record.status_detail = std::move(summary.status_detail);
   Emit(record);
   pending_.erase(it);
+}
+
+void Scan::Identify(output::ProbeResult* probe) const {
+  if (!probe->session.greeting.has_value()) return;  // nothing to go on
+  probe->fingerprint = std::make_shared<const fingerprint::Identification>(
+      fingerprinter_->Identify(fingerprint::ObservationOf(*probe)));
 }
 
 void Scan::Emit(const output::AddressRecord& record) {
@@ -703,6 +737,13 @@ void AddScanOptions(CLI::App* app, ScanOptions* o) {
   app->add_option("--ca-file", o->ca_file,
                   "PEM trust anchors for certificate verification and "
                   "MTA-STS (default: the system store)")
+      ->check(CLI::ExistingFile);
+  app->add_flag("--probe", o->probe,
+                "Before QUIT, send HELP and one unknown command: their "
+                "replies identify software whose banner is hidden");
+  app->add_option("--fingerprints", o->fingerprints,
+                  "YAML file of fingerprint rules that add to or override "
+                  "the built-in ones (repeatable)")
       ->check(CLI::ExistingFile);
   app->add_option("-c,--concurrency", o->concurrency,
                   "Connections open at once")

@@ -17,6 +17,8 @@ struct ScanOptions {
   std::string implicit_tls_ports = "465";
   std::string starttls = "auto";  // auto | always | never
   std::string ca_file;            // empty: the system trust store
+  bool probe = false;             // HELP and an unknown command before QUIT
+  std::vector<std::string> fingerprints;  // extra rule files
   size_t concurrency = 1000;
   double rate = 500;
   size_t per_address = 1;

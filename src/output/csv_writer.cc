@@ -45,6 +45,9 @@ enum Column : size_t {
   kVerifyOk,
   kHostMatch,
   kDaneVerdict,
+  kProduct,
+  kProductVersion,
+  kFronts,
   kEhloTlsKeywords,
   kAuthTls,
   kQuitCode,
@@ -96,6 +99,9 @@ constexpr std::array<absl::string_view, kColumnCount> kColumnNames = {
     "verify_ok",
     "host_match",
     "dane_verdict",
+    "product",
+    "product_version",
+    "fronts",
     "ehlo_tls_keywords",
     "auth_tls",
     "quit_code",
@@ -168,6 +174,11 @@ void FillProbe(const ProbeResult& p, TimestampFormatter& timestamps, Row* row) {
   } else if (p.dane != nullptr) {
     r[kDaneVerdict] =
         std::string(tls::DaneVerdictName(tls::InitialDaneVerdict(*p.dane)));
+  }
+  if (p.fingerprint != nullptr) {
+    r[kProduct] = p.fingerprint->product;
+    r[kProductVersion] = p.fingerprint->version;
+    r[kFronts] = absl::StrJoin(p.fingerprint->fronts, " ");
   }
   if (s.ehlo_tls.has_value()) {
     r[kEhloTlsKeywords] = absl::StrJoin(s.ehlo_tls->Keywords(), " ");

@@ -1,5 +1,6 @@
 #include "output/ndjson_writer.h"
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -163,6 +164,8 @@ struct NdjsonWriter::Stream {
     }
     if (s.ehlo_tls.has_value()) Ehlo("ehlo_tls", *s.ehlo_tls);
     if (s.helo_tls.has_value()) Reply("helo_tls", *s.helo_tls);
+    if (s.help.has_value()) Reply("help", *s.help);
+    if (s.unknown.has_value()) Reply("unknown", *s.unknown);
     if (s.quit.has_value()) Reply("quit", *s.quit);
     if (s.protocol_error.has_value()) {
       const smtp::ReplyParseError& e = *s.protocol_error;
@@ -188,9 +191,36 @@ struct NdjsonWriter::Stream {
       json.EndArray();
       Uint("anomaly_count", s.anomaly_count);
     }
+    if (p.fingerprint != nullptr) Fingerprint(*p.fingerprint);
     Timings(s.timings);
     Uint("bytes_received", s.bytes_received);
     Uint("bytes_sent", s.bytes_sent);
+  }
+
+  void Fingerprint(const fingerprint::Identification& id) {
+    Key("fingerprint");
+    json.StartObject();
+    Str("product", id.product);
+    if (!id.vendor.empty()) Str("vendor", id.vendor);
+    if (!id.version.empty()) Str("version", id.version);
+    if (!id.os.empty()) Str("os", id.os);
+    Strings("fronts", id.fronts);
+    Key("confidence");
+    json.Double(std::round(id.confidence * 1000) / 1000);  // 3 decimals
+    if (!id.basis.empty()) Str("basis", id.basis);
+    Key("evidence");
+    json.StartArray();
+    for (const fingerprint::Evidence& e : id.evidence) {
+      json.StartObject();
+      Str("rule", e.rule);
+      Str("role", e.role);
+      Str("product", e.product);
+      Str("basis", e.basis);
+      Strings("fields", e.fields);
+      json.EndObject();
+    }
+    json.EndArray();
+    json.EndObject();
   }
 
   void Time(absl::string_view key, absl::Time t) {
@@ -411,6 +441,21 @@ void NdjsonWriter::WriteProbe(const ProbeResult& probe, std::string* out) {
   s.Str("key", ProbeKey(probe));
   s.ProbeFields(probe, options_);
   s.End(out);
+}
+
+std::string NdjsonWriter::FingerprintJson(
+    const fingerprint::Identification& id) {
+  Stream& s = *stream_;
+  s.buffer.Clear();
+  s.json.Reset(s.buffer);
+  s.json.StartObject();
+  s.Fingerprint(id);  // writes the key and the object
+  s.json.EndObject();
+  // {"fingerprint":{...}} -> {...}
+  const absl::string_view all(s.buffer.GetString(), s.buffer.GetSize());
+  constexpr absl::string_view kPrefix = "{\"fingerprint\":";
+  return std::string(
+      all.substr(kPrefix.size(), all.size() - kPrefix.size() - 1));
 }
 
 void NdjsonWriter::Write(const InvalidInputRecord& record, std::string* out) {

@@ -31,6 +31,10 @@ class NdjsonWriter final : public RecordWriter {
   void Write(const InvalidInputRecord& record, std::string* out) override;
   void WriteProbe(const ProbeResult& probe, std::string* out) override;
 
+  // The "fingerprint" object of a probe exactly as Write puts it in a
+  // record (`smtpscan fingerprint` splices it into stored records).
+  std::string FingerprintJson(const fingerprint::Identification& id);
+
  private:
   struct Stream;  // RapidJSON state, kept out of this header
   WriterOptions options_;

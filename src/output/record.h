@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "absl/types/span.h"
+#include "fingerprint/fingerprint.h"
 #include "scan/scan_status.h"
 #include "smtp/session.h"
 #include "tls/facts.h"
@@ -48,6 +49,9 @@ struct ProbeResult {
   // The DANE TLSA lookup of (host, port) when it was made (domain mode);
   // when a handshake was attempted, tls->dane has it with the verdict.
   std::shared_ptr<const tls::DaneResult> dane;
+  // Which software answered (fingerprint/); null when not identified
+  // (no greeting) or identification is off.
+  std::shared_ptr<const fingerprint::Identification> fingerprint;
 };
 
 // A line that was an address ("192.0.2.1:25,mx.example.com"). A line with a

@@ -149,7 +149,8 @@ TEST(CsvColumnsTest, DocumentedOrder) {
                   "starttls_code", "tls_established", "tls_error",
                   "tls_version", "tls_cipher", "cert_subject", "cert_issuer",
                   "cert_not_after", "cert_sha256", "verify_ok", "host_match",
-                  "dane_verdict", "ehlo_tls_keywords", "auth_tls", "quit_code",
+                  "dane_verdict", "product", "product_version", "fronts",
+                  "ehlo_tls_keywords", "auth_tls", "quit_code",
                   "protocol_error", "anomaly_count", "connect_us",
                   "greeting_us", "ehlo_us", "starttls_us", "tls_handshake_us",
                   "ehlo_tls_us", "total_us", "started_at"));
@@ -206,6 +207,9 @@ TEST(CsvWriterTest, AddressRecordRow) {
       {"verify_ok", ""},
       {"host_match", ""},
       {"dane_verdict", ""},
+      {"product", ""},  // not identified in the fixture
+      {"product_version", ""},
+      {"fronts", ""},
       {"ehlo_tls_keywords", "PIPELINING SIZE AUTH AUTH 8BITMIME"},
       {"auth_tls", "PLAIN LOGIN"},  // both AUTH forms, de-duplicated
       {"quit_code", "221"},
