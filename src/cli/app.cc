@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "cli/fingerprint_command.h"
 #include "cli/replay_command.h"
 #include "cli/scan_command.h"
 
@@ -17,7 +18,10 @@ int Main(int argc, char** argv) {
       "smtpscan: a bulk SMTP scanner.\n\n"
       "  smtpscan -i targets.txt -o out.ndjson     scan addresses\n"
       "  smtpscan replay FILE...                   replay recorded "
-      "conversations\n\n"
+      "conversations\n"
+      "  smtpscan fingerprint -i old.ndjson -o new.ndjson\n"
+      "                                            identify stored results "
+      "again\n\n"
       "Every input line yields exactly one output record.",
       "smtpscan");
   app.set_version_flag("--version", "smtpscan " SMTPSCAN_VERSION);
@@ -33,6 +37,8 @@ int Main(int argc, char** argv) {
   AddScanOptions(&app, &scan);
   ReplayOptions replay;
   CLI::App* replay_cmd = AddReplayCommand(&app, &replay);
+  FingerprintOptions fingerprint;
+  CLI::App* fingerprint_cmd = AddFingerprintCommand(&app, &fingerprint);
 
   try {
     app.parse(argc, argv);
@@ -44,6 +50,7 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   if (replay_cmd->parsed()) return RunReplay(replay);
+  if (fingerprint_cmd->parsed()) return RunFingerprint(fingerprint);
   if (scan.input.empty()) {
     std::cerr << "smtpscan: -i/--input is required (see smtpscan --help)\n";
     return kExitUsage;
