@@ -165,7 +165,7 @@ absl::Status Fingerprinter::Impl::Build() {
           std::string error;
           it->second = field.set->Add(Piece(condition.pattern), &error);
           auto re = std::make_unique<RE2>(Piece(condition.pattern),
-                                          PatternOptions(8 << 20));
+                                          PatternOptions(kPatternMaxMem));
           if (it->second < 0 || !re->ok()) {
             return absl::InvalidArgumentError(
                 absl::StrCat(rule.source, ": rule ", rule.id, ": ",

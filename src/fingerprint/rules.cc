@@ -4,9 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,10 +16,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "re2/re2.h"
+#include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace smtpscan::fingerprint {
@@ -27,8 +27,10 @@ namespace {
 
 // Aliases let a small document name the same node many times; walking it
 // copies the node each time. The budget bounds what one document may
-// cost, counted in nodes visited plus bytes copied.
-constexpr int64_t kBudget = int64_t{256} << 20;
+// cost, counted in bytes copied plus a few hundred per node visited (about
+// what an Example costs).
+constexpr int64_t kBudget = int64_t{64} << 20;
+constexpr int64_t kNodeCost = 256;
 
 constexpr absl::string_view kUnknownProduct = "unknown";
 
@@ -77,7 +79,7 @@ class DocumentParser {
       : label_(label), out_(*out) {}
 
   void Parse(const YAML::Node& root) {
-    Charge(1);
+    Charge(kNodeCost);
     if (!root.IsMap()) {
       throw ParseError{"", "expected a mapping with products and/or rules"};
     }
@@ -111,7 +113,7 @@ class DocumentParser {
     if (!node.IsMap()) throw ParseError{where, "expected a mapping"};
     std::set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      Charge(1);
+      Charge(kNodeCost);
       if (!it->first.IsScalar()) {
         throw ParseError{where, "keys must be strings"};
       }
@@ -127,7 +129,7 @@ class DocumentParser {
   }
 
   std::string String(const YAML::Node& node, const std::string& where) {
-    Charge(1);
+    Charge(kNodeCost);
     if (!node.IsScalar()) throw ParseError{where, "expected a string"};
     Charge(static_cast<int64_t>(node.Scalar().size()));
     return node.Scalar();
@@ -163,7 +165,7 @@ class DocumentParser {
     std::set<std::string> ids;
     size_t n = 0;
     for (const YAML::Node& entry : Sequence(node, "products")) {
-      Charge(1);
+      Charge(kNodeCost);
       const std::string id = Id(entry, absl::StrCat("product #", ++n));
       const std::string where = absl::StrCat("product ", id);
       if (id == kUnknownProduct) {
@@ -209,7 +211,7 @@ class DocumentParser {
     std::set<std::string> ids;
     size_t n = 0;
     for (const YAML::Node& entry : Sequence(node, "rules")) {
-      Charge(1);
+      Charge(kNodeCost);
       const std::string id = Id(entry, absl::StrCat("rule #", ++n));
       const std::string where = absl::StrCat("rule ", id);
       // Before the body: a list of aliases to one rule fails here, cheaply.
@@ -303,6 +305,7 @@ class DocumentParser {
   static void CheckPattern(const std::string& pattern, const std::string& at) {
     RE2::Options options;
     options.set_log_errors(false);
+    options.set_max_mem(kPatternMaxMem);
     const RE2 re(pattern, options);
     if (!re.ok()) throw ParseError{at, re.error()};
   }
@@ -399,6 +402,36 @@ class DocumentParser {
   int64_t budget_ = kBudget;
 };
 
+// Ignores every event: for counting documents.
+class NullHandler : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// The number of documents in `yaml`, counting at most two. Not
+// YAML::LoadAll(): in yaml-cpp 0.7 it never returns on some invalid input
+// (a ',' at the top level yields empty documents forever, allocating;
+// jbeder/yaml-cpp#1040, fixed upstream by #1319 in 2024).
+int CountDocuments(const std::string& yaml) {
+  std::istringstream in(yaml);
+  YAML::Parser parser(in);
+  NullHandler handler;
+  int documents = 0;
+  while (documents < 2 && parser.HandleNextDocument(handler)) ++documents;
+  return documents;
+}
+
 absl::Status Error(absl::string_view label, absl::string_view where,
                    absl::string_view what) {
   return absl::InvalidArgumentError(
@@ -489,14 +522,12 @@ absl::Status MergeRules(absl::string_view label, absl::string_view text,
                         RuleSet* set) {
   RuleSet merged = *set;
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
-    if (documents.size() != 1) {
-      return Error(
-          label, "",
-          absl::StrCat("expected one YAML document, found ", documents.size()));
-    }
+    const std::string yaml(text);
     DocumentParser parser(label, &merged);
-    parser.Parse(documents[0]);
+    parser.Parse(YAML::Load(yaml));
+    if (CountDocuments(yaml) > 1) {
+      return Error(label, "", "expected one YAML document, found more");
+    }
   } catch (const ParseError& e) {
     return Error(label, e.where, e.what);
   } catch (const YAML::Exception& e) {

@@ -25,6 +25,11 @@ namespace smtpscan::fingerprint {
 inline constexpr size_t kFieldCount =
     sizeof(kFieldNames) / sizeof(kFieldNames[0]);
 
+// RE2's memory budget for one pattern (program and DFA cache): a pattern
+// that needs more is an error. Real patterns need a few KiB; RE2's default
+// (8 MiB) would let a rule file hold gigabytes.
+inline constexpr int64_t kPatternMaxMem = int64_t{1} << 20;
+
 // The special field compared as an integer against Observation::greeting_ms.
 inline constexpr absl::string_view kGreetingMsField = "greeting_ms";
 

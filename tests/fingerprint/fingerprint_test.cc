@@ -237,10 +237,34 @@ TEST(LoadTest, OtherMistakes) {
   EXPECT_EQ(LoadError("- 1\n", false),
             "test.yaml: expected a mapping with products and/or rules");
   EXPECT_EQ(LoadError("rules: []\n---\nrules: []\n", false),
-            "test.yaml: expected one YAML document, found 2");
+            "test.yaml: expected one YAML document, found more");
   EXPECT_THAT(LoadError("rules: [\n", false), StartsWith("test.yaml: line "));
   EXPECT_EQ(LoadError("rules: []\nrules: []\n", false),
             "test.yaml: duplicate key 'rules'");
+}
+
+TEST(LoadTest, HostileYaml) {
+  // yaml-cpp 0.7's LoadAll() loops forever on these, allocating.
+  EXPECT_EQ(LoadError(",", false),
+            "test.yaml: expected a mapping with products and/or rules");
+  EXPECT_THAT(LoadError("rules: []\n,\n", false), StartsWith("test.yaml: "));
+  EXPECT_THAT(LoadError(std::string(3000, '[') + std::string(3000, ']'), false),
+              StartsWith("test.yaml: "));
+  EXPECT_EQ(LoadError("", false),
+            "test.yaml: expected a mapping with products and/or rules");
+  // A pattern over RE2's budget for one pattern is an error, not memory.
+  EXPECT_THAT(
+      LoadError(absl::StrCat(
+          "rules:\n",
+          RuleYaml("big", "exim", "    match: {greeting: '\\pL{200}'}\n"))),
+      StartsWith("test.yaml: rule big: match.greeting: pattern too large"));
+  // Aliases cannot multiply a small document into a large one.
+  std::string aliases = absl::StrCat(
+      "rules:\n  - id: r\n    examples:\n      - &a {observation: {greeting: ",
+      std::string(1000, 'x'), "}, expect: {}}\n");
+  for (int i = 0; i < 100000; ++i) absl::StrAppend(&aliases, "      - *a\n");
+  EXPECT_EQ(LoadError(aliases, false),
+            "test.yaml: document too large (after alias expansion)");
 }
 
 TEST(LoadTest, CreateNamesTheExtraSource) {
