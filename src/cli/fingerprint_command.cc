@@ -8,10 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <utility>
 
@@ -243,18 +241,8 @@ CLI::App* AddFingerprintCommand(CLI::App* app, FingerprintOptions* o) {
 }
 
 int RunFingerprint(const FingerprintOptions& o) {
-  std::vector<fingerprint::Fingerprinter::Source> rule_files;
-  for (const std::string& path : o.fingerprints) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (!in) {
-      std::cerr << kName << ": --fingerprints " << path << ": cannot read it\n";
-      return kExitUsage;
-    }
-    rule_files.push_back({path, text.str()});
-  }
-  auto fingerprinter = fingerprint::Fingerprinter::Create(rule_files);
+  auto fingerprinter =
+      fingerprint::Fingerprinter::CreateFromFiles(o.fingerprints);
   if (!fingerprinter.ok()) {
     std::cerr << kName << ": " << fingerprinter.status().message() << "\n";
     return kExitUsage;

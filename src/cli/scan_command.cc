@@ -6,10 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <utility>
 
@@ -309,18 +307,8 @@ int Scan::Run() {
   }
   writer_ = output::MakeWriter(format, writer_options);
 
-  std::vector<fingerprint::Fingerprinter::Source> rule_files;
-  for (const std::string& path : options_.fingerprints) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in.good() && !in.eof()) {
-      std::cerr << "smtpscan: --fingerprints " << path << ": cannot read it\n";
-      return kExitUsage;
-    }
-    rule_files.push_back({path, text.str()});
-  }
-  auto fingerprinter = fingerprint::Fingerprinter::Create(rule_files);
+  auto fingerprinter =
+      fingerprint::Fingerprinter::CreateFromFiles(options_.fingerprints);
   if (!fingerprinter.ok()) {
     std::cerr << "smtpscan: " << fingerprinter.status().message() << "\n";
     return kExitUsage;

@@ -87,6 +87,10 @@ class Fingerprinter {
   };
   static absl::StatusOr<std::unique_ptr<Fingerprinter>> Create(
       const std::vector<Source>& extra = {});
+  // Create() with the contents of the files at `paths` (--fingerprints), in
+  // order. An unreadable file fails as "--fingerprints PATH: cannot read it".
+  static absl::StatusOr<std::unique_ptr<Fingerprinter>> CreateFromFiles(
+      const std::vector<std::string>& paths);
   ~Fingerprinter();
 
   Identification Identify(const Observation& observation) const;

@@ -126,11 +126,11 @@ void DomainScan::OnMx(uint64_t id, dns::MxAnswer answer) {
   LookupDone(id);
 }
 
-bool DomainScan::UsesTls(uint16_t port) const {
+output::TlsMode DomainScan::TlsModeOf(uint16_t port) const {
   const bool implicit = std::find(options_.implicit_tls_ports.begin(),
                                   options_.implicit_tls_ports.end(),
                                   port) != options_.implicit_tls_ports.end();
-  return implicit || options_.plain_tls_mode != output::TlsMode::kNone;
+  return implicit ? output::TlsMode::kImplicit : options_.plain_tls_mode;
 }
 
 std::string DomainScan::TlsaName(uint16_t port, const std::string& host) {
@@ -143,7 +143,7 @@ std::string DomainScan::TlsaName(uint16_t port, const std::string& host) {
 void DomainScan::LookUpTlsa(uint64_t id, const std::string& host) {
   Domain& d = *domains_.at(id);
   for (uint16_t port : options_.ports) {
-    if (!UsesTls(port)) continue;
+    if (TlsModeOf(port) == output::TlsMode::kNone) continue;
     std::string name = TlsaName(port, host);
     auto [it, added] = tlsa_.try_emplace(name);
     if (it->second.result != nullptr) continue;  // answered already
@@ -272,24 +272,19 @@ void DomainScan::Plan(uint64_t id, Domain& d) {
       const absl::optional<std::string> blocked =
           policy_->Check(a.family, a.bytes);
       for (uint16_t port : options_.ports) {
-        const bool implicit =
-            std::find(options_.implicit_tls_ports.begin(),
-                      options_.implicit_tls_ports.end(),
-                      port) != options_.implicit_tls_ports.end();
         const uint32_t index = static_cast<uint32_t>(r.probes.size());
         output::ProbeResult& slot = r.probes.emplace_back();
         slot.address = text;
         slot.port = port;
         slot.host = host.name;
-        slot.tls_mode =
-            implicit ? output::TlsMode::kImplicit : options_.plain_tls_mode;
+        slot.tls_mode = TlsModeOf(port);
         if (blocked.has_value()) {
           slot.session.status = ScanStatus::kBlocked;
           slot.session.status_detail = *blocked;
           continue;
         }
         ++probe_slots_;
-        const bool tls = UsesTls(port);
+        const bool tls = slot.tls_mode != output::TlsMode::kNone;
         ProbeKey key(19, '\0');
         key[0] = static_cast<char>(a.family);
         std::memcpy(&key[1], a.bytes, 16);

@@ -130,7 +130,8 @@ class DomainScan {
                    dns::AddressAnswer answer);
   void OnTxt(uint64_t id, size_t kind, dns::TxtAnswer answer);
   void LookUpTlsa(uint64_t id, const std::string& host);
-  bool UsesTls(uint16_t port) const;
+  // kImplicit for an implicit-TLS port, else options.plain_tls_mode.
+  output::TlsMode TlsModeOf(uint16_t port) const;
   static std::string TlsaName(uint16_t port, const std::string& host);
   void LookupDone(uint64_t id);
   void Plan(uint64_t id, Domain& domain);
