@@ -2,13 +2,17 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -22,6 +26,7 @@
 #include "dns/name.h"
 #include "dns/resolver.h"
 #include "engine/engine.h"
+#include "engine/pool.h"
 #include "fingerprint/fingerprint.h"
 #include "fingerprint/observation.h"
 #include "mtasts/fetcher.h"
@@ -113,6 +118,53 @@ class EnginePoller final : public dns::Poller {
   engine::Engine* engine_;
 };
 
+// Cores this process may run on (its affinity mask), at least 1.
+size_t CoreCount() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    return std::max(1, CPU_COUNT(&set));
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// SIGINT and SIGTERM, counted by a handler that only stores: the scan's
+// loop looks at them after every batch (at least every 100 ms; a signal
+// also ends the ring wait at once when it lands on the main thread, where
+// engine threads leave it by blocking both).
+std::atomic<int> g_interrupt_signal{0};
+std::atomic<int> g_interrupt_count{0};
+
+void OnInterrupt(int signo) {
+  int expected = 0;
+  g_interrupt_signal.compare_exchange_strong(expected, signo);
+  g_interrupt_count.fetch_add(1);
+}
+
+// Installs the handlers for the scan's lifetime, then restores the old ones.
+class InterruptSignals {
+ public:
+  InterruptSignals() {
+    g_interrupt_signal = 0;
+    g_interrupt_count = 0;
+    struct sigaction sa {};
+    sa.sa_handler = OnInterrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~InterruptSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  InterruptSignals(const InterruptSignals&) = delete;
+  InterruptSignals& operator=(const InterruptSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
 // Whether a line that is not a valid address target was meant as one (so
 // its error should be the address parser's) rather than as a domain.
 bool LooksLikeAddress(absl::string_view text) {
@@ -148,11 +200,19 @@ class Scan {
                    scan::DomainScan::MtaStsDone done);
   // Per MX host: does the domain's MTA-STS policy list it?
   static void MatchMtaSts(output::DomainRecord* record);
-  // True once the input is read and every domain's record is out.
+  // True once the input is read and every domain's record is out, or the
+  // scan was interrupted (domains still resolving then get no record:
+  // --resume scans them again).
   bool AllFed() const {
-    return input_done_ &&
-           (domains_ == nullptr || domains_->domains_in_progress() == 0);
+    return stopping_ ||
+           (input_done_ &&
+            (domains_ == nullptr || domains_->domains_in_progress() == 0));
   }
+  // After every batch: acts on SIGINT and SIGTERM. The first stops taking
+  // input and drops probes not yet connected; the conversations running
+  // get until the grace time ends. A second signal, or the end of the
+  // grace time, abandons them.
+  void CheckInterrupt();
   void Emit(const output::AddressRecord& record);
   void Emit(const output::DomainRecord& record);
   void Emit(const output::InvalidInputRecord& record);
@@ -171,7 +231,7 @@ class Scan {
   std::unique_ptr<scan::AddressPolicy> policy_;
   std::unique_ptr<scan::TargetReader> reader_;
   std::unique_ptr<output::RecordWriter> writer_;
-  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<engine::EnginePool> pool_;
   // Domain mode (declared after the engine: destroyed before it).
   absl::Duration dns_timeout_;
   absl::Duration mta_sts_timeout_;
@@ -190,6 +250,11 @@ class Scan {
   absl::flat_hash_map<uint64_t, DomainProbe> domain_probes_;
   absl::Time dns_ticked_ = absl::Now();
   bool input_done_ = false;
+  bool stopping_ = false;  // interrupted: finishing what is running
+  bool abandoned_ = false;
+  int interrupt_count_ = 0;  // signals acted on
+  absl::Time grace_end_;
+  absl::Duration grace_;
   int in_fd_ = -1;
   int out_fd_ = -1;
   std::string out_;
@@ -220,10 +285,11 @@ int Scan::Run() {
   auto dns_timeout = ParseTimeout("--dns-timeout", options_.dns_timeout);
   auto mta_sts_timeout =
       ParseTimeout("--mta-sts-timeout", options_.mta_sts_timeout);
+  auto grace = ParseTimeout("--grace-time", options_.grace_time);
   for (const absl::Status& s :
        {ports.status(), implicit.status(), connect.status(), greeting.status(),
         reply.status(), session.status(), dns_timeout.status(),
-        mta_sts_timeout.status()}) {
+        mta_sts_timeout.status(), grace.status()}) {
     if (!s.ok()) {
       std::cerr << "smtpscan: " << s.message() << " (see smtpscan --help)\n";
       return kExitUsage;
@@ -233,6 +299,7 @@ int Scan::Run() {
   implicit_tls_ports_ = *implicit;
   dns_timeout_ = *dns_timeout;
   mta_sts_timeout_ = *mta_sts_timeout;
+  grace_ = *grace;
 
   engine::EngineOptions engine_options;
   engine_options.concurrency = options_.concurrency;
@@ -324,11 +391,17 @@ int Scan::Run() {
   tls_context_ = *std::move(tls_context);
   engine_options.tls_context = tls_context_.get();
 
-  auto engine = engine::Engine::Create(
-      engine_options,
+  engine::PoolOptions pool_options;
+  pool_options.threads = options_.threads > 0 ? options_.threads : CoreCount();
+  pool_options.engine = engine_options;
+  pool_options.make_tls_context = [this] {
+    return tls::Context::Create({options_.ca_file});
+  };
+  auto pool = engine::EnginePool::Create(
+      std::move(pool_options),
       [this](engine::ProbeOutcome outcome) { Finished(std::move(outcome)); });
-  if (!engine.ok()) return Fail(engine.status().message());
-  engine_ = std::move(*engine);
+  if (!pool.ok()) return Fail(pool.status().message());
+  pool_ = std::move(*pool);
 
   if (options_.output == "-") {
     out_fd_ = 1;
@@ -343,9 +416,11 @@ int Scan::Run() {
 
   const absl::Time start = absl::Now();
   writer_->WriteHeader(&out_);
-  const absl::Status run = engine_->Run(
+  InterruptSignals signals;
+  const absl::Status run = pool_->Run(
       [this] { return Feed(); },
       [this] {
+        CheckInterrupt();
         Flush(/*force=*/false);
         if (resolver_ != nullptr && absl::Now() - dns_ticked_ >= kDnsTick) {
           dns_ticked_ = absl::Now();
@@ -380,8 +455,14 @@ int Scan::Run() {
                 << " connections, " << resolver_->stats().queries
                 << " DNS queries";
     }
+    if (stopping_) {
+      std::cerr << "; interrupted"
+                << (abandoned_ ? ", running conversations abandoned" : "");
+    }
     std::cerr << "\n";
   }
+  // 128 + the signal, as a shell reports a process the signal ended.
+  if (stopping_) return 128 + g_interrupt_signal.load();
   return kExitOk;
 }
 
@@ -392,7 +473,7 @@ absl::Status Scan::StartDomainMode() {
   o.tries = options_.dns_tries;
   o.max_inflight = options_.dns_max_inflight;
   o.rate = options_.dns_rate;
-  poller_ = std::make_unique<EnginePoller>(engine_.get());
+  poller_ = std::make_unique<EnginePoller>(&pool_->home());
   auto resolver = dns::Resolver::Create(o, poller_.get());
   if (!resolver.ok()) return resolver.status();
   resolver_ = *std::move(resolver);
@@ -432,6 +513,8 @@ absl::Status Scan::StartDomainMode() {
 }
 
 void Scan::SubmitDomainProbe(const scan::ProbeRequest& request) {
+  // Interrupted: the domain will have no record, --resume redoes it.
+  if (stopping_) return;
   engine::Probe p;
   p.id = kDomainProbe | request.id;
   const scan::SocketAddress sa = scan::MakeSocketAddress(
@@ -443,7 +526,7 @@ void Scan::SubmitDomainProbe(const scan::ProbeRequest& request) {
   domain_probes_[request.id] = {
       scan::FormatIpAddress(request.address.family, request.address.bytes),
       request.port, request.server_name, request.dane};
-  engine_->Submit(std::move(p));
+  pool_->Submit(std::move(p));
 }
 
 void Scan::FetchMtaSts(const std::string& domain,
@@ -512,8 +595,33 @@ void Scan::MatchMtaSts(output::DomainRecord* record) {
   }
 }
 
+void Scan::CheckInterrupt() {
+  const int count = g_interrupt_count.load();
+  const absl::Time now = absl::Now();
+  if (count > interrupt_count_ && !stopping_) {
+    interrupt_count_ = 1;
+    stopping_ = true;
+    input_done_ = true;
+    grace_end_ = now + grace_;
+    pool_->DropQueued();
+    if (!options_.quiet) {
+      std::cerr << "\nsmtpscan: " << strsignal(g_interrupt_signal.load())
+                << ": finishing " << pool_->open_connections()
+                << " conversations within "
+                << absl::FormatDuration(grace_)
+                << " (signal again to stop now)\n";
+    }
+  }
+  if (stopping_ && !abandoned_ &&
+      (g_interrupt_count.load() > interrupt_count_ || now >= grace_end_)) {
+    abandoned_ = true;
+    pool_->Abandon();
+  }
+}
+
 bool Scan::Feed() {
   while (failure_.ok() && !input_done_) {
+    if (!pool_->Accepting()) return false;
     // Domains in progress hold DNS queries and probes: take new ones only
     // while the resolver has room and the domains waiting for probes are
     // within a few times the connections, so memory follows the limits,
@@ -591,7 +699,7 @@ bool Scan::Feed() {
       std::memcpy(&p.address, &sa.storage, sa.length);
       p.config = IsImplicitTls(port) ? &implicit_tls_ : &plain_;
       p.server_name = target->name;
-      engine_->Submit(std::move(p));
+      pool_->Submit(std::move(p));
     }
     pending->ports = std::move(target->ports);
     pending->record = std::move(record);
@@ -733,6 +841,15 @@ void AddScanOptions(CLI::App* app, ScanOptions* o) {
                   "YAML file of fingerprint rules that add to or override "
                   "the built-in ones (repeatable)")
       ->check(CLI::ExistingFile);
+  app->add_option("--threads", o->threads,
+                  "Engine threads, each with its own io_uring ring and TLS "
+                  "context (default 0: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{0}, size_t{256}));
+  app->add_option("--grace-time", o->grace_time,
+                  "On SIGINT/SIGTERM, how long running conversations may "
+                  "go on (a second signal stops at once)")
+      ->capture_default_str();
   app->add_option("-c,--concurrency", o->concurrency,
                   "Connections open at once")
       ->capture_default_str()

@@ -19,6 +19,8 @@ struct ScanOptions {
   std::string ca_file;            // empty: the system trust store
   bool probe = false;             // HELP and an unknown command before QUIT
   std::vector<std::string> fingerprints;  // extra rule files
+  size_t threads = 0;  // engine threads; 0: one per core
+  std::string grace_time = "30s";  // after SIGINT/SIGTERM
   size_t concurrency = 1000;
   double rate = 500;
   size_t per_address = 1;

@@ -160,6 +160,9 @@ class Engine::Impl {
                    absl::FunctionRef<bool()> finished);
   uint64_t WatchFd(int fd, uint32_t events, FdCallback ready);
   void UnwatchFd(uint64_t handle);
+  size_t open_connections() const { return open_; }
+  size_t DropQueued();
+  void Abandon() { abandoned_ = true; }
 
  private:
   io_uring_sqe* GetSqe();
@@ -217,6 +220,7 @@ class Engine::Impl {
   std::vector<uint32_t> free_watches_;
   double tokens_ = 0;
   absl::Time refilled_;
+  bool abandoned_ = false;  // Abandon(): Run returns at its next turn
 };
 
 absl::Status Engine::Impl::Init() {
@@ -326,6 +330,19 @@ void Engine::Impl::AddressDone(const Probe& probe) {
   }
   auto it = addresses_.find(key);
   if (it != addresses_.end() && --it->second == 0) addresses_.erase(it);
+}
+
+size_t Engine::Impl::DropQueued() {
+  const size_t dropped = queued_;
+  // Ready probes hold their address's count; waiting ones do not.
+  for (const Probe& probe : ready_) {
+    auto it = addresses_.find(KeyOf(probe.address));
+    if (it != addresses_.end() && --it->second == 0) addresses_.erase(it);
+  }
+  ready_.clear();
+  waiting_.clear();
+  queued_ = 0;
+  return dropped;
 }
 
 bool Engine::Impl::TakeToken(absl::Time now) {
@@ -806,6 +823,7 @@ absl::Status Engine::Impl::Run(absl::FunctionRef<bool()> feed,
                                absl::FunctionRef<void()> after_batch,
                                absl::FunctionRef<bool()> finished) {
   while (true) {
+    if (abandoned_) return absl::OkStatus();
     absl::Time now = absl::Now();
     bool fed = true;
     while (Accepting() && (fed = feed())) {
@@ -874,6 +892,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineOptions options,
 }
 
 bool Engine::Accepting() const { return impl_->Accepting(); }
+size_t Engine::open_connections() const { return impl_->open_connections(); }
+size_t Engine::DropQueued() { return impl_->DropQueued(); }
+void Engine::Abandon() { impl_->Abandon(); }
 void Engine::Submit(Probe probe) { impl_->Submit(std::move(probe)); }
 absl::Status Engine::Run(absl::FunctionRef<bool()> feed,
                          absl::FunctionRef<void()> after_batch,

@@ -153,6 +153,18 @@ class Engine {
   // reused, so a late completion for a removed watch is dropped even if the
   // descriptor number was reused (c-ares closes and reopens sockets;
   // ENGINEERING.md §3.2).
+  // Connections open now.
+  size_t open_connections() const;
+
+  // Drops every probe not yet started (queued for a slot, the rate or the
+  // per-address limit); their results never arrive. Returns how many.
+  // Conversations already running go on.
+  size_t DropQueued();
+
+  // Makes Run return at its next turn without waiting for anything; open
+  // connections are closed when the engine is destroyed, without results.
+  void Abandon();
+
   using FdCallback = absl::AnyInvocable<void(uint32_t events)>;
   uint64_t WatchFd(int fd, uint32_t events, FdCallback ready);
   void UnwatchFd(uint64_t handle);
