@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -145,6 +146,9 @@ absl::Status EnginePool::Impl::Init() {
     return absl::InvalidArgumentError("threads must be at least 1");
   }
   const EngineOptions& global = options_.engine;
+  // Each worker needs at least one connection of the global concurrency.
+  options_.threads =
+      std::min(options_.threads, std::max<size_t>(1, global.concurrency));
   if (options_.threads == 1) {
     auto home = Engine::Create(
         global, [this](ProbeOutcome outcome) { Deliver(std::move(outcome)); });
@@ -161,11 +165,6 @@ absl::Status EnginePool::Impl::Init() {
         absl::StrCat("concurrency ", global.concurrency,
                      " needs more open files than the limit allows; use -c ",
                      max, " or less, or raise the hard limit (ulimit -Hn)"));
-  }
-  if (global.concurrency < options_.threads) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("concurrency ", global.concurrency, " is less than ",
-                     options_.threads, " threads: each needs one connection"));
   }
   // The home engine runs no probes: one slot and one receive buffer.
   EngineOptions home_options = global;

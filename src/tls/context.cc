@@ -43,7 +43,10 @@ absl::StatusOr<std::unique_ptr<Context>> Context::Create(
   // connection mid-handshake (ENGINEERING.md §2.5).
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-  if (options.ca_file.empty()) {
+  if (options.share_trust_of != nullptr) {
+    SSL_CTX_set1_cert_store(
+        ctx, SSL_CTX_get_cert_store(options.share_trust_of->get()));
+  } else if (options.ca_file.empty()) {
     if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
       return absl::FailedPreconditionError(absl::StrCat(
           "cannot load the system trust store: ", LastOpenSslError()));

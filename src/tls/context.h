@@ -18,10 +18,19 @@ typedef struct ssl_ctx_st SSL_CTX;
 
 namespace smtpscan::tls {
 
+class Context;
+
 struct ContextOptions {
   // PEM file of trust anchors; empty: the system store
   // (/etc/ssl/certs via OpenSSL's default paths).
   std::string ca_file;
+  // Share this context's trust store instead of loading one (ca_file is
+  // then ignored): engine threads each have their own context, and
+  // loading the system store costs about 40 ms of CPU per copy. OpenSSL's
+  // X509_STORE is reference-counted and locks its own lookups, so one
+  // store serves contexts on several threads. Must outlive nothing: the
+  // store is held by reference count.
+  const Context* share_trust_of = nullptr;
 };
 
 class Context {
