@@ -51,6 +51,8 @@ constexpr uint16_t kBufferGroup = 1;
 constexpr absl::Duration kTick = absl::Milliseconds(10);
 // Longest sleep in one wait, so the loop notices time passing.
 constexpr absl::Duration kMaxWait = absl::Milliseconds(100);
+// How often backoff entries that no longer matter are dropped.
+constexpr absl::Duration kBackoffSweep = absl::Seconds(10);
 
 std::string ReadSysctl(const char* path) {
   std::ifstream in(path);
@@ -161,13 +163,15 @@ class Engine::Impl {
   uint64_t WatchFd(int fd, uint32_t events, FdCallback ready);
   void UnwatchFd(uint64_t handle);
   size_t open_connections() const { return open_; }
+  const EngineStats& stats() const { return stats_; }
   size_t DropQueued();
   void Abandon() { abandoned_ = true; }
 
  private:
   io_uring_sqe* GetSqe();
   void StartReady(absl::Time now);
-  void Start(Probe probe, absl::Time now);
+  void Start(Probe probe, absl::Time now,
+             absl::Duration backoff = absl::ZeroDuration());
   void HandleCompletion(const io_uring_cqe* cqe, absl::Time now);
   void Apply(Connection& c, smtp::Action action, absl::Time now);
   void ArmRecv(Connection& c);
@@ -190,6 +194,19 @@ class Engine::Impl {
   void ArmPoll(uint32_t index);
   void HandlePoll(const io_uring_cqe* cqe);
   void AddressDone(const Probe& probe);
+  // The per-group gate: `probe` (holding its address's count) goes to
+  // ready_ when its group has room, else waits for its group.
+  void Admit(Probe probe);
+  // A probe of `group` finished: its count passes to the oldest probe
+  // waiting for the group, or is given back.
+  void GroupDone(uint32_t group);
+  void ReleaseGroupCount(uint32_t group);
+  void ReleaseAddressCount(const Probe& probe);
+  // When the backoff of `address` ends; InfinitePast when it has none.
+  absl::Time BackedOffUntil(const sockaddr_in6& address) const;
+  // Backs the probe's address off, or resets its backoff, by the outcome.
+  void NoteOutcome(const Probe& probe, const smtp::SessionResult& result);
+  void SweepBackoffs(absl::Time now);
   bool TakeToken(absl::Time now);
 
   EngineOptions options_;
@@ -211,6 +228,30 @@ class Engine::Impl {
   // vector, not a deque: libstdc++'s deque allocates 576 bytes up front).
   absl::flat_hash_map<AddressKey, uint32_t> addresses_;
   absl::flat_hash_map<AddressKey, std::vector<Probe>> waiting_;
+  // Per-group limit: probes ready or running per group (entries only while
+  // non-zero), and the probes waiting for their group, oldest first (a
+  // group's queue can be long: a deque, not a vector's front erase).
+  absl::flat_hash_map<uint32_t, uint32_t> groups_;
+  absl::flat_hash_map<uint32_t, std::deque<Probe>> group_waiting_;
+  // Backoff per address: when it ends and how many times it doubled.
+  struct Backoff {
+    absl::Time until;
+    int level = 0;
+  };
+  absl::flat_hash_map<AddressKey, Backoff> backoff_;
+  // Probes held back by a backoff: a min-heap by `at` (Later()).
+  struct Delayed {
+    absl::Time at;     // when the backoff ends
+    absl::Time since;  // when the probe was held back
+    Probe probe;
+  };
+  static bool Later(const Delayed& a, const Delayed& b) { return a.at > b.at; }
+  std::vector<Delayed> delayed_;
+  // How long the probe on a slot waited for a backoff, for its outcome;
+  // only slots whose probe did wait (Connection stays small).
+  absl::flat_hash_map<uint32_t, absl::Duration> backoff_waited_;
+  absl::Time backoff_swept_;
+  EngineStats stats_;
   size_t queued_ = 0;                 // submitted, not yet started
   std::vector<uint32_t> recv_retry_;  // slots whose receive found no buffer
   std::string plain_;  // decrypted bytes, scratch for one completion
@@ -313,19 +354,59 @@ void Engine::Impl::Submit(Probe probe) {
   ++queued_;
   if (count < options_.per_address) {
     ++count;
-    ready_.push_back(std::move(probe));
+    Admit(std::move(probe));
   } else {
     waiting_[key].push_back(std::move(probe));
   }
 }
 
+void Engine::Impl::Admit(Probe probe) {
+  if (probe.group != 0 && options_.per_group != 0) {
+    uint32_t& count = groups_[probe.group];
+    if (count >= options_.per_group) {
+      ++stats_.group_waits;
+      group_waiting_[probe.group].push_back(std::move(probe));
+      return;
+    }
+    ++count;
+  }
+  ready_.push_back(std::move(probe));
+}
+
+void Engine::Impl::GroupDone(uint32_t group) {
+  if (group == 0 || options_.per_group == 0) return;
+  if (auto w = group_waiting_.find(group); w != group_waiting_.end()) {
+    // The group's count passes to its oldest waiting probe.
+    ready_.push_back(std::move(w->second.front()));
+    w->second.pop_front();
+    if (w->second.empty()) group_waiting_.erase(w);
+    return;
+  }
+  ReleaseGroupCount(group);
+}
+
+void Engine::Impl::ReleaseGroupCount(uint32_t group) {
+  if (group == 0 || options_.per_group == 0) return;
+  auto it = groups_.find(group);
+  if (it != groups_.end() && --it->second == 0) groups_.erase(it);
+}
+
+void Engine::Impl::ReleaseAddressCount(const Probe& probe) {
+  auto it = addresses_.find(KeyOf(probe.address));
+  if (it != addresses_.end() && --it->second == 0) addresses_.erase(it);
+}
+
 void Engine::Impl::AddressDone(const Probe& probe) {
+  // The group first: a probe of the same group waiting for this address
+  // then finds the group's count given back.
+  GroupDone(probe.group);
   const AddressKey key = KeyOf(probe.address);
   if (auto w = waiting_.find(key); w != waiting_.end()) {
     // The slot passes to the next probe for the same address.
-    ready_.push_back(std::move(w->second.front()));
+    Probe next = std::move(w->second.front());
     w->second.erase(w->second.begin());
     if (w->second.empty()) waiting_.erase(w);
+    Admit(std::move(next));
     return;
   }
   auto it = addresses_.find(key);
@@ -334,15 +415,89 @@ void Engine::Impl::AddressDone(const Probe& probe) {
 
 size_t Engine::Impl::DropQueued() {
   const size_t dropped = queued_;
-  // Ready probes hold their address's count; waiting ones do not.
+  // Ready and delayed probes hold their address's and group's counts;
+  // probes waiting for their group hold their address's; probes waiting
+  // for their address hold none.
   for (const Probe& probe : ready_) {
-    auto it = addresses_.find(KeyOf(probe.address));
-    if (it != addresses_.end() && --it->second == 0) addresses_.erase(it);
+    ReleaseAddressCount(probe);
+    ReleaseGroupCount(probe.group);
+  }
+  for (const Delayed& d : delayed_) {
+    ReleaseAddressCount(d.probe);
+    ReleaseGroupCount(d.probe.group);
+  }
+  for (const auto& [group, probes] : group_waiting_) {
+    for (const Probe& probe : probes) ReleaseAddressCount(probe);
   }
   ready_.clear();
   waiting_.clear();
+  group_waiting_.clear();
+  delayed_.clear();
   queued_ = 0;
   return dropped;
+}
+
+absl::Time Engine::Impl::BackedOffUntil(const sockaddr_in6& address) const {
+  auto it = backoff_.find(KeyOf(address));
+  return it == backoff_.end() ? absl::InfinitePast() : it->second.until;
+}
+
+namespace {
+
+// Whether a conversation's outcome asks the scanner to come back later:
+// 421 (RFC 5321 §3.8: the service is closing the channel; also what a
+// busy server answers to too many connections) or a reset. Not a refused
+// connect: that is an answer about one port (465 and 587 are closed on
+// most MX hosts scanned with -p 25,465,587), and backing off from it would
+// hold up the address's other ports for nothing.
+bool AsksForBackoff(const smtp::SessionResult& r) {
+  if (r.status == ScanStatus::kConnectionReset &&
+      (r.status_detail == "ECONNRESET" || r.status_detail == "EPIPE")) {
+    return true;
+  }
+  auto is421 = [](const absl::optional<smtp::Reply>& reply) {
+    return reply.has_value() && reply->code == 421;
+  };
+  return is421(r.greeting) ||
+         (r.ehlo.has_value() && r.ehlo->reply.code == 421) || is421(r.helo) ||
+         is421(r.starttls) ||
+         (r.ehlo_tls.has_value() && r.ehlo_tls->reply.code == 421) ||
+         is421(r.helo_tls) || is421(r.help) || is421(r.unknown) ||
+         is421(r.quit);
+}
+
+}  // namespace
+
+void Engine::Impl::NoteOutcome(const Probe& probe,
+                               const smtp::SessionResult& result) {
+  if (options_.backoff_initial <= absl::ZeroDuration()) return;
+  if (result.status == ScanStatus::kSuccess) {
+    if (!backoff_.empty()) backoff_.erase(KeyOf(probe.address));
+    return;
+  }
+  if (!AsksForBackoff(result)) return;
+  const absl::Time now = absl::Now();
+  Backoff& b = backoff_[KeyOf(probe.address)];
+  // A quiet spell as long as the longest backoff starts over.
+  if (b.level > 0 && now > b.until + options_.backoff_max) b.level = 0;
+  const absl::Duration delay = std::min(
+      options_.backoff_initial * (int64_t{1} << b.level), options_.backoff_max);
+  b.until = std::max(b.until, now + delay);
+  if (b.level < 30) ++b.level;
+  ++stats_.backoffs;
+}
+
+void Engine::Impl::SweepBackoffs(absl::Time now) {
+  backoff_swept_ = now;
+  for (auto it = backoff_.begin(); it != backoff_.end();) {
+    // Past its end and the quiet spell that resets it: it no longer
+    // delays anything nor changes the next backoff.
+    if (it->second.until + options_.backoff_max < now) {
+      backoff_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
 }
 
 bool Engine::Impl::TakeToken(absl::Time now) {
@@ -358,7 +513,37 @@ bool Engine::Impl::TakeToken(absl::Time now) {
 }
 
 void Engine::Impl::StartReady(absl::Time now) {
-  while (!ready_.empty() && open_ < options_.concurrency && TakeToken(now)) {
+  // Probes whose backoff has ended go first: they have waited longest.
+  while (!delayed_.empty() && delayed_.front().at <= now &&
+         open_ < options_.concurrency) {
+    std::pop_heap(delayed_.begin(), delayed_.end(), Later);
+    Delayed& d = delayed_.back();
+    const absl::Time until = BackedOffUntil(d.probe.address);
+    if (until > now || !TakeToken(now)) {
+      // Backed off again meanwhile (per_address > 1), or no token yet.
+      if (until > now) d.at = until;
+      std::push_heap(delayed_.begin(), delayed_.end(), Later);
+      if (until > now) continue;
+      return;
+    }
+    Delayed taken = std::move(d);
+    delayed_.pop_back();
+    --queued_;
+    stats_.backoff_wait += now - taken.since;
+    Start(std::move(taken.probe), now, now - taken.since);
+  }
+  while (!ready_.empty() && open_ < options_.concurrency) {
+    if (!backoff_.empty()) {
+      const absl::Time until = BackedOffUntil(ready_.front().address);
+      if (until > now) {
+        delayed_.push_back({until, now, std::move(ready_.front())});
+        std::push_heap(delayed_.begin(), delayed_.end(), Later);
+        ready_.pop_front();
+        ++stats_.backoff_delayed;
+        continue;
+      }
+    }
+    if (!TakeToken(now)) return;
     Probe probe = std::move(ready_.front());
     ready_.pop_front();
     --queued_;
@@ -366,7 +551,7 @@ void Engine::Impl::StartReady(absl::Time now) {
   }
 }
 
-void Engine::Impl::Start(Probe probe, absl::Time now) {
+void Engine::Impl::Start(Probe probe, absl::Time now, absl::Duration backoff) {
   uint32_t slot;
   if (!free_.empty()) {
     slot = free_.back();
@@ -380,6 +565,7 @@ void Engine::Impl::Start(Probe probe, absl::Time now) {
   ++c.generation;
   c.probe = std::move(probe);
   c.started_at = now;
+  if (backoff > absl::ZeroDuration()) backoff_waited_[slot] = backoff;
   c.session_deadline = now + options_.deadlines.session;
   c.session.emplace(c.probe.config);
   c.session->Start(now);
@@ -636,7 +822,14 @@ void Engine::Impl::Deliver(Connection& c) {
   outcome.id = c.probe.id;
   outcome.started_at = c.started_at;
   outcome.session = c.session->TakeResult();
+  if (!backoff_waited_.empty()) {
+    if (auto it = backoff_waited_.find(c.slot); it != backoff_waited_.end()) {
+      outcome.backoff = it->second;
+      backoff_waited_.erase(it);
+    }
+  }
   c.session.reset();
+  NoteOutcome(c.probe, outcome.session);
   if (c.tls != nullptr) {
     // The SSL (most of a TLS connection's memory) goes with the result.
     outcome.tls = std::make_shared<const tls::TlsFacts>(c.tls->TakeFacts());
@@ -837,6 +1030,7 @@ absl::Status Engine::Impl::Run(absl::FunctionRef<bool()> feed,
     if (!ready_.empty() && open_ < options_.concurrency && options_.rate > 0) {
       wake = std::min(wake, now + absl::Seconds(1 / options_.rate));
     }
+    if (!delayed_.empty()) wake = std::min(wake, delayed_.front().at);
     if (!recv_retry_.empty()) wake = now;
     const absl::Duration wait = std::max(absl::ZeroDuration(), wake - now);
     __kernel_timespec ts{};
@@ -870,6 +1064,9 @@ absl::Status Engine::Impl::Run(absl::FunctionRef<bool()> feed,
       }
     });
     after_batch();
+    if (!backoff_.empty() && now - backoff_swept_ >= kBackoffSweep) {
+      SweepBackoffs(now);
+    }
     if (!recv_retry_.empty()) {
       std::vector<uint32_t> retry;
       retry.swap(recv_retry_);
@@ -892,6 +1089,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineOptions options,
 }
 
 bool Engine::Accepting() const { return impl_->Accepting(); }
+EngineStats Engine::stats() const { return impl_->stats(); }
 size_t Engine::open_connections() const { return impl_->open_connections(); }
 size_t Engine::DropQueued() { return impl_->DropQueued(); }
 void Engine::Abandon() { impl_->Abandon(); }

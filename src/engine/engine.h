@@ -33,6 +33,18 @@
 // - Deadlines live in a TimerWheel (10 ms ticks); on expiry the session
 //   records which phase timed out and the connection's operations are
 //   cancelled with one IORING_ASYNC_CANCEL_FD | ALL before close.
+// - Politeness. A probe starts when three limits allow: a connection slot
+//   (concurrency and rate), the per-address limit and, for a probe with a
+//   group, the per-group limit (--per-provider: at most per_group probes of
+//   one group ready or running). A probe waiting for one limit holds the
+//   ones it has passed (its address's count while it waits for its group);
+//   a finished probe hands its counts to the oldest probe waiting for them.
+//   An address whose server answered 421 or reset or refused the connection
+//   is backed off from: probes to it wait (not retried, only delayed)
+//   until backoff_initial has passed, doubling with every further such
+//   outcome up to backoff_max, and back to nothing after a success. With
+//   neither a group nor a backoff in play the added cost is two untaken
+//   branches per probe.
 #ifndef SMTPSCAN_ENGINE_ENGINE_H_
 #define SMTPSCAN_ENGINE_ENGINE_H_
 
@@ -71,6 +83,15 @@ struct EngineOptions {
   size_t concurrency = 1000;  // connections open at once
   double rate = 0;            // new connections per second; 0 = no limit
   size_t per_address = 1;     // connections at once to one address
+  // Probes at once (ready or running) of one Probe::group; 0: no limit.
+  // With several engines (EnginePool) each gets ceil(limit / engines).
+  size_t per_group = 0;
+  // After a 421 reply (to the greeting or any command), ECONNRESET or EPIPE
+  // from an address (not ECONNREFUSED: a closed port), its next probes wait this long, twice as
+  // long after each further one, at most backoff_max; a success resets it.
+  // Zero: no backoff.
+  absl::Duration backoff_initial = absl::Seconds(1);
+  absl::Duration backoff_max = absl::Seconds(60);
   Deadlines deadlines;
   // Bind outgoing connections to this address (port 0), per family.
   absl::optional<sockaddr_in> source4;
@@ -87,6 +108,10 @@ struct EngineOptions {
 struct Probe {
   uint64_t id = 0;         // the caller's handle, returned with the result
   sockaddr_in6 address{};  // sockaddr_in for IPv4 (sin6_family tells)
+  // The caller's group for EngineOptions::per_group (a provider, interned
+  // by the caller); 0: none, no group limit applies. (Here, in what would
+  // be padding: an idle connection holds a Probe.)
+  uint32_t group = 0;
   // Shared by many probes; must outlive the probe.
   const smtp::SessionConfig* config = nullptr;
   // For TLS: the host name (SNI and the certificate's name check; empty or
@@ -107,6 +132,17 @@ struct ProbeOutcome {
   smtp::SessionResult session;
   // Present when a TLS handshake was attempted.
   std::shared_ptr<const tls::TlsFacts> tls;
+  // How long the probe waited because its address was backed off (zero
+  // when it did not), before started_at.
+  absl::Duration backoff;
+};
+
+// Counters of the politeness limits, since the engine was created.
+struct EngineStats {
+  uint64_t backoffs = 0;         // outcomes that backed an address off
+  uint64_t backoff_delayed = 0;  // probes that waited for a backoff
+  absl::Duration backoff_wait;   // their waits, summed
+  uint64_t group_waits = 0;      // probes that waited for their group
 };
 
 class Engine {
@@ -155,6 +191,8 @@ class Engine {
   // ENGINEERING.md §3.2).
   // Connections open now.
   size_t open_connections() const;
+
+  EngineStats stats() const;
 
   // Drops every probe not yet started (queued for a slot, the rate or the
   // per-address limit); their results never arrive. Returns how many.

@@ -201,6 +201,9 @@ absl::Status EnginePool::Impl::Init() {
     EngineOptions o = global;
     o.concurrency = ShareOf(global.concurrency, i, n);
     o.rate = global.rate / static_cast<double>(n);
+    // A provider's addresses are spread over the workers: each may open
+    // its share, rounded up (so the cap can be exceeded by < n).
+    if (global.per_group > 0) o.per_group = (global.per_group + n - 1) / n;
     o.tls_context = nullptr;
     w->thread =
         std::thread(&Impl::WorkerMain, this, w.get(), std::move(o), &ready[i]);

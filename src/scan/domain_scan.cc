@@ -39,6 +39,16 @@ void DomainScan::Add(uint64_t line, std::string input, dns::DomainName name) {
   r.input = std::move(input);
   r.domain = std::move(name.ascii);
   r.domain_unicode = std::move(name.unicode);
+  if (options_.opt_out != nullptr) {
+    if (absl::optional<std::string> why =
+            options_.opt_out->CheckDomain(r.domain)) {
+      // Not resolved at all: no query names the domain.
+      r.status = ScanStatus::kBlocked;
+      r.status_detail = *std::move(why);
+      emit_(std::move(r));
+      return;
+    }
+  }
   domain->lookups =
       1 + (options_.policy ? static_cast<int>(std::size(kPolicyKinds)) : 0);
   const std::string queried = r.domain;
@@ -118,10 +128,21 @@ void DomainScan::OnMx(uint64_t id, dns::MxAnswer answer) {
   }
   d.v4.resize(r.mx.size());
   d.v6.resize(r.mx.size());
+  const bool suffixes =
+      options_.opt_out != nullptr && options_.opt_out->has_suffixes();
+  if (suffixes) d.opted_out.resize(r.mx.size());
   for (size_t i = 0; i < r.mx.size(); ++i) {
     if (!r.mx[i].invalid.empty()) continue;
+    if (suffixes) {
+      if (auto why = options_.opt_out->CheckHost(r.mx[i].name)) {
+        d.opted_out[i] = *std::move(why);
+      }
+    }
     LookUpHost(id, i);
-    if (options_.dane) LookUpTlsa(id, r.mx[i].name);
+    // No probe of an opted-out host will use its TLSA records.
+    if (options_.dane && (!suffixes || d.opted_out[i].empty())) {
+      LookUpTlsa(id, r.mx[i].name);
+    }
   }
   LookupDone(id);
 }
@@ -266,11 +287,17 @@ void DomainScan::Plan(uint64_t id, Domain& d) {
     output::MxHost& host = r.mx[i];
     std::vector<dns::Address> addresses = std::move(d.v4[i]);
     addresses.insert(addresses.end(), d.v6[i].begin(), d.v6[i].end());
+    const std::string* opted_out = d.opted_out.empty() || d.opted_out[i].empty()
+                                       ? nullptr
+                                       : &d.opted_out[i];
+    uint32_t group = 0;  // the host's provider, looked up at its first probe
     for (const dns::Address& a : addresses) {
       const std::string text = FormatIpAddress(a.family, a.bytes);
       host.addresses.push_back(text);
+      // The host's opt-out comes first: it names what the request was.
       const absl::optional<std::string> blocked =
-          policy_->Check(a.family, a.bytes);
+          opted_out != nullptr ? absl::optional<std::string>(*opted_out)
+                               : policy_->Check(a.family, a.bytes);
       for (uint16_t port : options_.ports) {
         const uint32_t index = static_cast<uint32_t>(r.probes.size());
         output::ProbeResult& slot = r.probes.emplace_back();
@@ -317,6 +344,10 @@ void DomainScan::Plan(uint64_t id, Domain& d) {
           request.port = port;
           if (tls) request.server_name = host.name;
           request.dane = probe->dane;
+          if (options_.providers != nullptr) {
+            if (group == 0) group = options_.providers->GroupOf(host.name);
+            request.group = group;
+          }
           submit_(request);
         }
       }

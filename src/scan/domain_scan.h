@@ -25,6 +25,8 @@
 #include "dns/resolver.h"
 #include "output/record.h"
 #include "scan/address_policy.h"
+#include "scan/opt_out.h"
+#include "scan/provider.h"
 #include "tls/facts.h"
 
 namespace smtpscan::scan {
@@ -43,6 +45,15 @@ struct DomainScanOptions {
   // MTA-STS (RFC 8461): fetch the policy of a domain whose _mta-sts TXT
   // record is valid (needs `policy` and a fetcher, SetMtaStsFetcher).
   bool mta_sts = false;
+  // --opt-out names (opt_out.h): a listed domain is not looked up at all,
+  // its record is `blocked`; the probes of an MX host under a listed suffix
+  // are `blocked` (its addresses are still looked up and recorded, its TLSA
+  // records are not). Null: none. Must outlive the scan.
+  const OptOutList* opt_out = nullptr;
+  // --per-provider: each probe request carries the group of its MX host's
+  // provider (provider.h). Null: every request has group 0. Must outlive
+  // the scan.
+  ProviderGroups* providers = nullptr;
 };
 
 // A probe the planner wants run.
@@ -55,6 +66,10 @@ struct ProbeRequest {
   std::string server_name;
   // The TLSA lookup of (host, port); null without DANE.
   std::shared_ptr<const tls::DaneResult> dane;
+  // The provider of the MX host that first asked for the probe
+  // (ProviderGroups::GroupOf), for the engine's per-group limit; 0 without
+  // DomainScanOptions::providers.
+  uint32_t group = 0;
 };
 
 class DomainScan {
@@ -78,7 +93,8 @@ class DomainScan {
     fetch_mta_sts_ = std::move(fetch);
   }
 
-  // Starts work on one input line that is an email domain.
+  // Starts work on one input line that is an email domain. A domain on the
+  // opt-out list gets its `blocked` record at once, from inside the call.
   void Add(uint64_t line, std::string input, dns::DomainName name);
 
   // The result of probe `id`: address, port, tls_mode, started_at and the
@@ -102,6 +118,9 @@ class DomainScan {
     bool planned = false;
     // Per MX host (parallel to record.mx): answers, kept until planning.
     std::vector<std::vector<dns::Address>> v4, v6;
+    // Per MX host, when the opt-out list has suffixes: the status_detail of
+    // the suffix that covers the host, empty when none does.
+    std::vector<std::string> opted_out;
   };
   // One (address, port): probed once, its result shared.
   struct Probe {

@@ -92,36 +92,40 @@ struct Reserved {
 // IANA IPv4/IPv6 special-purpose registries. More specific first.
 const std::vector<Reserved>& ReservedTable() {
   static const auto* const table = new std::vector<Reserved>{
-      {"0.0.0.0", 8, "reserved:this-network"},
-      {"10.0.0.0", 8, "reserved:private"},
-      {"100.64.0.0", 10, "reserved:shared-address-space"},
-      {"127.0.0.0", 8, "reserved:loopback"},
-      {"169.254.0.0", 16, "reserved:link-local"},
-      {"172.16.0.0", 12, "reserved:private"},
-      {"192.0.0.0", 24, "reserved:ietf-protocol-assignments"},
-      {"192.0.2.0", 24, "reserved:documentation"},
-      {"192.88.99.0", 24, "reserved:6to4-relay-anycast"},
-      {"192.168.0.0", 16, "reserved:private"},
-      {"198.18.0.0", 15, "reserved:benchmarking"},
-      {"198.51.100.0", 24, "reserved:documentation"},
-      {"203.0.113.0", 24, "reserved:documentation"},
-      {"224.0.0.0", 4, "reserved:multicast"},
-      {"255.255.255.255", 32, "reserved:limited-broadcast"},
-      {"240.0.0.0", 4, "reserved:reserved"},
-      {"::", 128, "reserved:unspecified"},
-      {"::1", 128, "reserved:loopback"},
-      {"64:ff9b:1::", 48, "reserved:local-use-nat64"},
-      {"100::", 64, "reserved:discard-only"},
-      {"2001::", 32, "reserved:teredo"},
-      {"2001::", 23, "reserved:ietf-protocol-assignments"},
-      {"2001:db8::", 32, "reserved:documentation"},
-      {"2002::", 16, "reserved:6to4"},
-      {"3fff::", 20, "reserved:documentation"},
-      {"5f00::", 16, "reserved:srv6-sids"},
-      {"fc00::", 7, "reserved:unique-local"},
-      {"fe80::", 10, "reserved:link-local"},
-      {"fec0::", 10, "reserved:site-local"},
-      {"ff00::", 8, "reserved:multicast"},
+      {"0.0.0.0", 8, "reserved 0.0.0.0/8 this-network (RFC 791)"},
+      {"10.0.0.0", 8, "reserved 10.0.0.0/8 private (RFC 1918)"},
+      {"100.64.0.0", 10,
+       "reserved 100.64.0.0/10 shared-address-space (RFC 6598)"},
+      {"127.0.0.0", 8, "reserved 127.0.0.0/8 loopback (RFC 1122)"},
+      {"169.254.0.0", 16, "reserved 169.254.0.0/16 link-local (RFC 3927)"},
+      {"172.16.0.0", 12, "reserved 172.16.0.0/12 private (RFC 1918)"},
+      {"192.0.0.0", 24,
+       "reserved 192.0.0.0/24 ietf-protocol-assignments (RFC 6890)"},
+      {"192.0.2.0", 24, "reserved 192.0.2.0/24 documentation (RFC 5737)"},
+      {"192.88.99.0", 24,
+       "reserved 192.88.99.0/24 6to4-relay-anycast (RFC 7526)"},
+      {"192.168.0.0", 16, "reserved 192.168.0.0/16 private (RFC 1918)"},
+      {"198.18.0.0", 15, "reserved 198.18.0.0/15 benchmarking (RFC 2544)"},
+      {"198.51.100.0", 24, "reserved 198.51.100.0/24 documentation (RFC 5737)"},
+      {"203.0.113.0", 24, "reserved 203.0.113.0/24 documentation (RFC 5737)"},
+      {"224.0.0.0", 4, "reserved 224.0.0.0/4 multicast (RFC 5771)"},
+      {"255.255.255.255", 32,
+       "reserved 255.255.255.255/32 limited-broadcast (RFC 919)"},
+      {"240.0.0.0", 4, "reserved 240.0.0.0/4 reserved (RFC 1112)"},
+      {"::", 128, "reserved ::/128 unspecified (RFC 4291)"},
+      {"::1", 128, "reserved ::1/128 loopback (RFC 4291)"},
+      {"64:ff9b:1::", 48, "reserved 64:ff9b:1::/48 local-use-nat64 (RFC 8215)"},
+      {"100::", 64, "reserved 100::/64 discard-only (RFC 6666)"},
+      {"2001::", 32, "reserved 2001::/32 teredo (RFC 4380)"},
+      {"2001::", 23, "reserved 2001::/23 ietf-protocol-assignments (RFC 2928)"},
+      {"2001:db8::", 32, "reserved 2001:db8::/32 documentation (RFC 3849)"},
+      {"2002::", 16, "reserved 2002::/16 6to4 (RFC 3056)"},
+      {"3fff::", 20, "reserved 3fff::/20 documentation (RFC 9637)"},
+      {"5f00::", 16, "reserved 5f00::/16 srv6-sids (RFC 9602)"},
+      {"fc00::", 7, "reserved fc00::/7 unique-local (RFC 4193)"},
+      {"fe80::", 10, "reserved fe80::/10 link-local (RFC 4291)"},
+      {"fec0::", 10, "reserved fec0::/10 site-local (RFC 3879)"},
+      {"ff00::", 8, "reserved ff00::/8 multicast (RFC 4291)"},
   };
   return *table;
 }
@@ -271,7 +275,12 @@ TEST(AddressPolicyTest, ReasonsOfWellKnownAddresses) {
       {"64:ff9b:1::1", "reserved:local-use-nat64"},
   };
   for (const auto& c : kCases) {
-    EXPECT_EQ(Check(policy, c.address), c.reason) << c.address;
+    const absl::optional<std::string> reason = Check(policy, c.address);
+    EXPECT_EQ(reason, ExpectedReason(Parse(c.address))) << c.address;
+    EXPECT_THAT(reason.value_or(""), StartsWith("reserved "));
+    EXPECT_THAT(reason.value_or(""),
+                HasSubstr(absl::StrCat(" ", c.reason.substr(9), " (RFC ")))
+        << c.address;
   }
   EXPECT_EQ(policy.Check(AF_UNIX, Parse("8.8.8.8").bytes.data()),
             "unsupported-address-family");
@@ -298,9 +307,14 @@ TEST(AddressPolicyTest, Ipv4MappedAndNat64UseTheIpv4Rules) {
       {"::1:ffff:127.0.0.1", absl::nullopt},
   };
   for (const auto& c : kCases) {
-    EXPECT_EQ(Check(policy, c.address), c.reason) << c.address;
-    const Address address = Parse(c.address);
-    EXPECT_EQ(ExpectedReason(address), c.reason) << c.address;
+    const absl::optional<std::string> reason = Check(policy, c.address);
+    EXPECT_EQ(reason, ExpectedReason(Parse(c.address))) << c.address;
+    EXPECT_EQ(reason.has_value(), c.reason.has_value()) << c.address;
+    if (c.reason.has_value()) {
+      // The IPv4 range is named: "reserved 127.0.0.0/8 loopback (RFC 1122)".
+      EXPECT_THAT(*reason,
+                  HasSubstr(absl::StrCat(" ", c.reason->substr(9), " (RFC ")));
+    }
   }
   const Address mapped = Parse("::ffff:127.0.0.1");
   EXPECT_EQ(AddressPolicy::ReservedRangeName(AF_INET6, mapped.bytes.data()),
@@ -318,10 +332,11 @@ TEST(AddressPolicyTest, BlocklistAppliesToEmbeddedIpv4) {
   AddressPolicy policy;
   ASSERT_TRUE(
       policy.AddBlocklistText("8.8.8.0/24\n::ffff:9.9.9.9\n", "list").ok());
-  EXPECT_EQ(Check(policy, "8.8.8.8"), "blocklist");
-  EXPECT_EQ(Check(policy, "::ffff:8.8.8.8"), "blocklist");
-  EXPECT_EQ(Check(policy, "64:ff9b::8.8.8.8"), "blocklist");
-  EXPECT_EQ(Check(policy, "::ffff:9.9.9.9"), "blocklist");
+  EXPECT_EQ(Check(policy, "8.8.8.8"), "blocklist list:1 8.8.8.0/24");
+  EXPECT_EQ(Check(policy, "::ffff:8.8.8.8"), "blocklist list:1 8.8.8.0/24");
+  EXPECT_EQ(Check(policy, "64:ff9b::8.8.8.8"), "blocklist list:1 8.8.8.0/24");
+  EXPECT_EQ(Check(policy, "::ffff:9.9.9.9"),
+            "blocklist list:2 ::ffff:9.9.9.9/128");
   EXPECT_EQ(Check(policy, "9.9.9.9"), absl::nullopt);  // only the v6 form
   EXPECT_EQ(Check(policy, "::ffff:8.8.9.8"), absl::nullopt);
 }
@@ -331,15 +346,16 @@ TEST(AddressPolicyTest, AllowPrivateStillEnforcesTheBlocklist) {
   EXPECT_TRUE(policy.allow_private());
   ASSERT_TRUE(
       policy.AddBlocklistText("10.0.0.0/8\n2001:db8::/32\n", "list").ok());
-  EXPECT_EQ(Check(policy, "10.1.2.3"), "blocklist");
-  EXPECT_EQ(Check(policy, "2001:db8::1"), "blocklist");
+  EXPECT_EQ(Check(policy, "10.1.2.3"), "blocklist list:1 10.0.0.0/8");
+  EXPECT_EQ(Check(policy, "2001:db8::1"), "blocklist list:2 2001:db8::/32");
   EXPECT_EQ(Check(policy, "127.0.0.1"), absl::nullopt);
   EXPECT_EQ(Check(policy, "192.168.0.1"), absl::nullopt);
   EXPECT_EQ(Check(policy, "fe80::1"), absl::nullopt);
   // Without allow_private the reserved reason comes first.
   AddressPolicy strict;
   ASSERT_TRUE(strict.AddBlocklistText("10.0.0.0/8\n", "list").ok());
-  EXPECT_EQ(Check(strict, "10.1.2.3"), "reserved:private");
+  EXPECT_EQ(Check(strict, "10.1.2.3"),
+            "reserved 10.0.0.0/8 private (RFC 1918)");
 }
 
 TEST(AddressPolicyTest, BlocklistSyntax) {
@@ -358,30 +374,31 @@ TEST(AddressPolicyTest, BlocklistSyntax) {
   ASSERT_TRUE(policy.AddBlocklistText(text, "list").ok());
   const struct {
     std::string address;
-    bool blocked;
+    absl::optional<std::string> rule;  // the detail after "blocklist list:"
   } kCases[] = {
-      {"8.8.0.0", true},
-      {"8.8.255.255", true},
-      {"8.8.4.4", true},
-      {"8.7.255.255", false},
-      {"8.9.0.0", false},
-      {"1.1.1.1", true},
-      {"1.1.1.0", false},
-      {"1.1.1.2", false},
-      {"9.9.9.255", true},
-      {"9.9.10.0", false},
-      {"2a00:1450::", true},
-      {"4.4.4.4", true},
-      {"2a00:1450:ffff:ffff:ffff:ffff:ffff:ffff", true},
-      {"2a00:1451::", false},
-      {"2a00:144f:ffff:ffff:ffff:ffff:ffff:ffff", false},
-      {"2606:4700::1111", true},
-      {"2606:4700::1112", false},
+      {"8.8.0.0", "3 8.8.0.0/16"},
+      {"8.8.255.255", "3 8.8.0.0/16"},
+      {"8.8.4.4", "3 8.8.0.0/16"},
+      {"8.7.255.255", absl::nullopt},
+      {"8.9.0.0", absl::nullopt},
+      {"1.1.1.1", "4 1.1.1.1/32"},
+      {"1.1.1.0", absl::nullopt},
+      {"1.1.1.2", absl::nullopt},
+      {"9.9.9.255", "5 9.9.9.0/24"},
+      {"9.9.10.0", absl::nullopt},
+      {"2a00:1450::", "6 2a00:1450::/32"},
+      {"4.4.4.4", "10 4.4.4.4/32"},
+      {"2a00:1450:ffff:ffff:ffff:ffff:ffff:ffff", "6 2a00:1450::/32"},
+      {"2a00:1451::", absl::nullopt},
+      {"2a00:144f:ffff:ffff:ffff:ffff:ffff:ffff", absl::nullopt},
+      {"2606:4700::1111", "7 2606:4700::1111/128"},
+      {"2606:4700::1112", absl::nullopt},
   };
   for (const auto& c : kCases) {
-    EXPECT_EQ(
-        Check(policy, c.address),
-        c.blocked ? absl::optional<std::string>("blocklist") : absl::nullopt)
+    EXPECT_EQ(Check(policy, c.address),
+              c.rule.has_value() ? absl::optional<std::string>(
+                                       absl::StrCat("blocklist list:", *c.rule))
+                                 : absl::nullopt)
         << c.address;
   }
   EXPECT_EQ(policy.blocklist_ranges_v4(), 4u);
@@ -398,16 +415,19 @@ TEST(AddressPolicyTest, WholeFamilyAndOverlappingEntries) {
                   .ok());
   EXPECT_EQ(policy.blocklist_ranges_v4(), 1u);
   EXPECT_EQ(policy.blocklist_ranges_v6(), 2u);  // adjacent, not overlapping
-  EXPECT_EQ(Check(policy, "0.0.0.0"), "blocklist");
-  EXPECT_EQ(Check(policy, "255.255.255.255"), "blocklist");
-  EXPECT_EQ(Check(policy, "2001:db8:ffff::"), "blocklist");
-  EXPECT_EQ(Check(policy, "2001:db9:ffff::"), "blocklist");
+  // The broadest entry is named, whatever the line order.
+  EXPECT_EQ(Check(policy, "0.0.0.0"), "blocklist list:1 0.0.0.0/0");
+  EXPECT_EQ(Check(policy, "1.2.3.4"), "blocklist list:1 0.0.0.0/0");
+  EXPECT_EQ(Check(policy, "255.255.255.255"), "blocklist list:1 0.0.0.0/0");
+  EXPECT_EQ(Check(policy, "2001:db8::1"), "blocklist list:5 2001:db8::/32");
+  EXPECT_EQ(Check(policy, "2001:db8:ffff::"), "blocklist list:5 2001:db8::/32");
+  EXPECT_EQ(Check(policy, "2001:db9:ffff::"), "blocklist list:7 2001:db9::/32");
   EXPECT_EQ(Check(policy, "2001:dba::"), absl::nullopt);
   AddressPolicy all_v6(/*allow_private=*/true);
   ASSERT_TRUE(all_v6.AddBlocklistText("::/0", "list").ok());
-  EXPECT_EQ(Check(all_v6, "::"), "blocklist");
+  EXPECT_EQ(Check(all_v6, "::"), "blocklist list:1 ::/0");
   EXPECT_EQ(Check(all_v6, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
-            "blocklist");
+            "blocklist list:1 ::/0");
   EXPECT_EQ(Check(all_v6, "8.8.8.8"), absl::nullopt);
 }
 
@@ -475,11 +495,13 @@ TEST(AddressPolicyTest, CreateFromFiles) {
   WriteFile(b, "2606:4700::/32  # list b\n1.1.1.1");
   absl::StatusOr<AddressPolicy> policy = AddressPolicy::Create(false, {a, b});
   ASSERT_TRUE(policy.ok()) << policy.status();
-  EXPECT_EQ(Check(*policy, "8.8.8.8"), "blocklist");
-  EXPECT_EQ(Check(*policy, "1.1.1.1"), "blocklist");
-  EXPECT_EQ(Check(*policy, "2606:4700::1"), "blocklist");
+  EXPECT_EQ(Check(*policy, "8.8.8.8"), "blocklist " + a + ":2 8.8.8.0/24");
+  EXPECT_EQ(Check(*policy, "1.1.1.1"), "blocklist " + b + ":2 1.1.1.1/32");
+  EXPECT_EQ(Check(*policy, "2606:4700::1"),
+            "blocklist " + b + ":1 2606:4700::/32");
   EXPECT_EQ(Check(*policy, "9.9.9.9"), absl::nullopt);
-  EXPECT_EQ(Check(*policy, "127.0.0.1"), "reserved:loopback");
+  EXPECT_EQ(Check(*policy, "127.0.0.1"),
+            "reserved 127.0.0.0/8 loopback (RFC 1122)");
 
   // Errors: a bad line, an over-long line, a missing file, a directory.
   const std::string bad = dir + "/bad.txt";
@@ -511,6 +533,119 @@ TEST(AddressPolicyTest, CreateFromFiles) {
 
   for (const std::string& path : {a, b, bad, long_line}) unlink(path.c_str());
   rmdir(dir.c_str());
+}
+
+TEST(AddressPolicyTest, AllowlistAdmitsOnlyListedAddresses) {
+  AddressPolicy policy(/*allow_private=*/false);
+  EXPECT_FALSE(policy.has_allowlist());
+  ASSERT_TRUE(policy
+                  .AddListText(AddressPolicy::ListKind::kAllowlist,
+                               "8.8.8.0/24\n2606:4700::/32\n10.0.0.0/8\n",
+                               "allow.txt")
+                  .ok());
+  EXPECT_TRUE(policy.has_allowlist());
+  EXPECT_EQ(Check(policy, "8.8.8.8"), absl::nullopt);
+  EXPECT_EQ(Check(policy, "2606:4700::1111"), absl::nullopt);
+  EXPECT_EQ(Check(policy, "8.8.9.8"), "allowlist allow.txt: not listed");
+  EXPECT_EQ(Check(policy, "2a00:1450::1"), "allowlist allow.txt: not listed");
+  // An allowlist does not lift the reserved ranges.
+  EXPECT_EQ(Check(policy, "10.1.2.3"),
+            "reserved 10.0.0.0/8 private (RFC 1918)");
+  // IPv4-mapped and NAT64 forms: either form listed admits the address.
+  EXPECT_EQ(Check(policy, "::ffff:8.8.8.8"), absl::nullopt);
+  EXPECT_EQ(Check(policy, "64:ff9b::8.8.8.8"), absl::nullopt);
+  EXPECT_EQ(Check(policy, "::ffff:9.9.9.9"), "allowlist allow.txt: not listed");
+  ASSERT_TRUE(policy
+                  .AddListText(AddressPolicy::ListKind::kAllowlist,
+                               "::ffff:9.9.9.9\n", "more.txt")
+                  .ok());
+  EXPECT_EQ(Check(policy, "::ffff:9.9.9.9"), absl::nullopt);
+  EXPECT_EQ(Check(policy, "9.9.9.9"),
+            "allowlist allow.txt, more.txt: not listed");
+  // Exclusions win over the allowlist.
+  ASSERT_TRUE(policy.AddBlocklistText("8.8.8.8\n", "bl.txt").ok());
+  EXPECT_EQ(Check(policy, "8.8.8.8"), "blocklist bl.txt:1 8.8.8.8/32");
+  EXPECT_EQ(Check(policy, "8.8.8.9"), absl::nullopt);
+}
+
+TEST(AddressPolicyTest, EmptyAllowlistAdmitsNothing) {
+  AddressPolicy policy(/*allow_private=*/true);
+  ASSERT_TRUE(policy
+                  .AddListText(AddressPolicy::ListKind::kAllowlist,
+                               "# nothing yet\n", "empty.txt")
+                  .ok());
+  EXPECT_EQ(Check(policy, "8.8.8.8"), "allowlist empty.txt: not listed");
+  EXPECT_EQ(Check(policy, "::1"), "allowlist empty.txt: not listed");
+}
+
+TEST(AddressPolicyTest, OptOutEntriesAreNamedAsSuch) {
+  AddressPolicy policy;
+  absl::StatusOr<AddressPolicy::Cidr> a =
+      AddressPolicy::ParseCidr("198.51.100.77/24");
+  absl::StatusOr<AddressPolicy::Cidr> b =
+      AddressPolicy::ParseCidr("2a01:4f8::1/32");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->prefix_length, 24);
+  policy.AddEntries(AddressPolicy::ListKind::kOptOut, "opt-out.txt",
+                    {{14, *a}, {15, *b}});
+  ASSERT_TRUE(policy.AddBlocklistText("8.8.8.8\n", "bl.txt").ok());
+  AddressPolicy allow(/*allow_private=*/true);
+  allow.AddEntries(AddressPolicy::ListKind::kOptOut, "opt-out.txt",
+                   {{14, *a}, {15, *b}});
+  EXPECT_EQ(Check(allow, "198.51.100.1"),
+            "opt-out opt-out.txt:14 198.51.100.0/24");
+  EXPECT_EQ(Check(policy, "2a01:4f8:1::25"),
+            "opt-out opt-out.txt:15 2a01:4f8::/32");
+  EXPECT_EQ(Check(policy, "8.8.8.8"), "blocklist bl.txt:1 8.8.8.8/32");
+  // Without allow_private, the documentation range is named first.
+  EXPECT_EQ(Check(policy, "198.51.100.1"),
+            "reserved 198.51.100.0/24 documentation (RFC 5737)");
+}
+
+TEST(AddressPolicyTest, CreateWithAllowlistFiles) {
+  std::string pattern = testing::TempDir() + "allowlist_test.XXXXXX";
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  const std::string allow = pattern + "/allow.txt";
+  const std::string bad = pattern + "/bad.txt";
+  {
+    FILE* f = std::fopen(allow.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fputs("# scan only these\n8.8.8.0/24  # resolvers\n", f);
+    std::fclose(f);
+    f = std::fopen(bad.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fputs("8.8.8.0/24\nexample.com\n", f);
+    std::fclose(f);
+  }
+  absl::StatusOr<AddressPolicy> policy =
+      AddressPolicy::Create(false, {}, {allow});
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ(Check(*policy, "8.8.8.8"), absl::nullopt);
+  EXPECT_EQ(Check(*policy, "1.1.1.1"), "allowlist " + allow + ": not listed");
+  policy = AddressPolicy::Create(false, {}, {bad});
+  ASSERT_FALSE(policy.ok());
+  EXPECT_THAT(std::string(policy.status().message()),
+              StartsWith(bad + ":2: not an IP address"));
+  unlink(allow.c_str());
+  unlink(bad.c_str());
+  rmdir(pattern.c_str());
+}
+
+// Nested and duplicate entries: the broadest is named, of equal ones the
+// first loaded, across files too.
+TEST(AddressPolicyTest, NamesTheBroadestFirstLoadedEntry) {
+  AddressPolicy policy(/*allow_private=*/true);
+  ASSERT_TRUE(policy
+                  .AddBlocklistText("8.8.8.0/24\n8.8.0.0/16\n8.8.8.8\n"
+                                    "1.1.1.1\n1.1.1.1/32\n",
+                                    "a.txt")
+                  .ok());
+  ASSERT_TRUE(
+      policy.AddBlocklistText("8.0.0.0/8\n1.1.1.1\n9.9.9.9\n", "b.txt").ok());
+  EXPECT_EQ(Check(policy, "8.8.8.8"), "blocklist b.txt:1 8.0.0.0/8");
+  EXPECT_EQ(Check(policy, "1.1.1.1"), "blocklist a.txt:4 1.1.1.1/32");
+  EXPECT_EQ(Check(policy, "9.9.9.9"), "blocklist b.txt:3 9.9.9.9/32");
+  EXPECT_EQ(policy.blocklist_ranges_v4(), 3u);
 }
 
 struct Entry {
@@ -580,10 +715,12 @@ TEST(AddressPolicyTest, LargeGeneratedBlocklist) {
   for (const Address& probe : probes) {
     const bool covered = Covered(by_family[probe.family == AF_INET6], probe);
     blocked += covered;
-    ASSERT_EQ(
-        policy.Check(probe.family, probe.bytes.data()),
-        covered ? absl::optional<std::string>("blocklist") : absl::nullopt)
-        << probe.text();
+    const absl::optional<std::string> reason =
+        policy.Check(probe.family, probe.bytes.data());
+    ASSERT_EQ(reason.has_value(), covered) << probe.text();
+    if (covered) {
+      ASSERT_THAT(*reason, StartsWith("blocklist generated:")) << probe.text();
+    }
   }
   EXPECT_GT(blocked, 2 * 50000 / 97);  // the edges at least
 }

@@ -36,6 +36,8 @@
 #include "gtest/gtest.h"
 #include "output/record.h"
 #include "scan/address_policy.h"
+#include "scan/opt_out.h"
+#include "scan/provider.h"
 #include "scan/scan_status.h"
 
 namespace smtpscan::scan {
@@ -44,6 +46,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 using dns::DnsStatus;
@@ -360,6 +363,7 @@ class Harness {
               {r.id, IpText(r.address), r.address.family, r.port});
           server_names.push_back(r.server_name);
           danes.push_back(r.dane);
+          groups.push_back(r.group);
           completed.push_back(false);
         },
         [this](output::DomainRecord record) {
@@ -475,6 +479,7 @@ class Harness {
   std::vector<Submission> submissions;
   std::vector<std::string> server_names;  // per submission
   std::vector<std::shared_ptr<const tls::DaneResult>> danes;
+  std::vector<uint32_t> groups;  // per submission
   std::vector<bool> completed;
   std::vector<output::DomainRecord> records;
 
@@ -1381,11 +1386,14 @@ TEST(DomainScanTest, LoopbackIsBlockedWithoutAllowPrivate) {
               ElementsAre("mx.example.test 127.0.0.1 25 starttls blocked",
                           "mx.example.test ::1 25 starttls blocked"));
   for (const output::ProbeResult& p : r.probes) {
-    EXPECT_EQ(p.session.status_detail, "reserved:loopback") << p.address;
+    EXPECT_EQ(p.session.status_detail,
+              p.address == "::1" ? "reserved ::1/128 loopback (RFC 4291)"
+                                 : "reserved 127.0.0.0/8 loopback (RFC 1122)")
+        << p.address;
   }
   EXPECT_THAT(r.mx[0].addresses, ElementsAre("127.0.0.1", "::1"));
   EXPECT_EQ(r.status, ScanStatus::kBlocked);
-  EXPECT_EQ(r.status_detail, "reserved:loopback");
+  EXPECT_EQ(r.status_detail, "reserved 127.0.0.0/8 loopback (RFC 1122)");
   EXPECT_EQ(h.scan().domains_in_progress(), 0u);
 }
 
@@ -1429,7 +1437,8 @@ TEST(DomainScanTest, BlockedAndAllowedAddressesInOneDomain) {
                           "real.ok.test 93.184.216.34 25 starttls success"));
   // None succeeded: the first probe's status, here the blocked one.
   EXPECT_EQ(h.Record(2)->status, ScanStatus::kBlocked);
-  EXPECT_EQ(h.Record(2)->status_detail, "reserved:private");
+  EXPECT_EQ(h.Record(2)->status_detail,
+            "reserved 10.0.0.0/8 private (RFC 1918)");
 }
 
 TEST(DomainScanTest, BlocklistedAddressIsBlockedEvenWithAllowPrivate) {
@@ -1443,10 +1452,112 @@ TEST(DomainScanTest, BlocklistedAddressIsBlockedEvenWithAllowPrivate) {
   ASSERT_THAT(h.records, SizeIs(1));
   const output::DomainRecord& r = h.records[0];
   EXPECT_EQ(r.probes[0].session.status, ScanStatus::kBlocked);
-  EXPECT_EQ(r.probes[0].session.status_detail, "blocklist");
+  EXPECT_EQ(r.probes[0].session.status_detail,
+            "blocklist test-blocklist:1 192.0.2.66/32");
   EXPECT_EQ(r.probes[1].session.status, ScanStatus::kUnreachable);
   EXPECT_EQ(r.status, ScanStatus::kBlocked);
-  EXPECT_EQ(r.status_detail, "blocklist");
+  EXPECT_EQ(r.status_detail, "blocklist test-blocklist:1 192.0.2.66/32");
+}
+
+// ---------------------------------------------------------------------------
+// Opt-out (--opt-out) and providers (--per-provider).
+
+TEST(DomainScanTest, OptedOutDomainIsNotResolved) {
+  OptOutList opt_out;
+  AddressPolicy unused;
+  ASSERT_TRUE(
+      opt_out.AddText("# x\nexample.test\n", "opt-out.txt", &unused).ok());
+  DomainScanOptions options;  // with the policy lookups
+  options.opt_out = &opt_out;
+  Harness h(options);
+  h.Add(1, "example.test");
+  // Emitted from inside Add, without a single query.
+  EXPECT_THAT(h.lookup.queries(), IsEmpty());
+  ASSERT_THAT(h.records, SizeIs(1));
+  const output::DomainRecord& r = h.records[0];
+  EXPECT_EQ(r.line, 1u);
+  EXPECT_EQ(r.domain, "example.test");
+  EXPECT_EQ(r.status, ScanStatus::kBlocked);
+  EXPECT_EQ(r.status_detail, "opt-out opt-out.txt:2 example.test");
+  EXPECT_THAT(r.mx, IsEmpty());
+  EXPECT_THAT(r.policies, IsEmpty());
+  EXPECT_EQ(h.scan().domains_in_progress(), 0u);
+  // Other domains, subdomains included, go on as usual.
+  h.Add(2, "sub.example.test");
+  EXPECT_THAT(h.lookup.queries(), Not(IsEmpty()));
+  EXPECT_THAT(h.records, SizeIs(1));
+}
+
+TEST(DomainScanTest, OptedOutMxHostIsNotProbed) {
+  OptOutList opt_out;
+  AddressPolicy unused;
+  ASSERT_TRUE(opt_out.AddText(".provider.test\n", "o.txt", &unused).ok());
+  DomainScanOptions options = NoPolicy();
+  options.ports = {25, 465};
+  options.dane = true;  // TLSA lookups
+  options.opt_out = &opt_out;
+  Harness h(options);
+  h.Add(1, "example.test");
+  h.lookup.Answer(MxQ("example.test"), MxOk({{10, "mx1.provider.test"},
+                                             {20, "backup.example.test"}}));
+  // No TLSA lookup for the opted-out host: no probe would use it.
+  EXPECT_THAT(h.lookup.queries_of(QueryType::kTlsa),
+              ElementsAre(TlsaQ("_25._tcp.backup.example.test"),
+                          TlsaQ("_465._tcp.backup.example.test")));
+  Zone zone;
+  zone.Host("mx1.provider.test", {"192.0.2.1", "2001:db8::1"});
+  zone.Host("backup.example.test", {"192.0.2.2"});
+  h.lookup.Drain(zone);
+  EXPECT_THAT(h.submitted(), ElementsAre("192.0.2.2:25", "192.0.2.2:465"));
+  h.CompleteAll(ScanStatus::kConnectionRefused, "ECONNREFUSED");
+  ASSERT_THAT(h.records, SizeIs(1));
+  const output::DomainRecord& r = h.records[0];
+  // The opted-out host's addresses are looked up and recorded.
+  EXPECT_THAT(r.mx[0].addresses, ElementsAre("192.0.2.1", "2001:db8::1"));
+  ASSERT_THAT(r.probes, SizeIs(6));
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(r.probes[i].host, "mx1.provider.test");
+    EXPECT_EQ(r.probes[i].session.status, ScanStatus::kBlocked);
+    EXPECT_EQ(r.probes[i].session.status_detail,
+              "opt-out o.txt:1 .provider.test");
+  }
+  EXPECT_EQ(r.status, ScanStatus::kBlocked);  // the first probe's status
+  EXPECT_EQ(r.status_detail, "opt-out o.txt:1 .provider.test");
+}
+
+TEST(DomainScanTest, ProbeRequestsCarryTheProviderGroup) {
+  absl::StatusOr<std::unique_ptr<ProviderGroups>> providers =
+      ProviderGroups::Create();
+  ASSERT_TRUE(providers.ok()) << providers.status();
+  DomainScanOptions options = NoPolicy();
+  options.providers = providers->get();
+  Harness h(options);
+  h.Add(1, "a.test");
+  h.Add(2, "b.test");
+  h.lookup.Answer(MxQ("a.test"),
+                  MxOk({{10, "mx1.big-provider.co.uk"}, {20, "mx.a.test"}}));
+  h.lookup.Answer(MxQ("b.test"), MxOk({{10, "MX2.Big-Provider.co.uk"}}));
+  Zone zone;
+  zone.Host("mx1.big-provider.co.uk", {"192.0.2.1", "192.0.2.2"});
+  zone.Host("MX2.Big-Provider.co.uk", {"192.0.2.3"});
+  zone.Host("mx.a.test", {"192.0.2.4"});
+  h.lookup.Drain(zone);
+  ASSERT_THAT(h.submitted(), ElementsAre("192.0.2.1:25", "192.0.2.2:25",
+                                         "192.0.2.4:25", "192.0.2.3:25"));
+  EXPECT_THAT(h.groups, ElementsAre(1u, 1u, 2u, 1u));
+  EXPECT_EQ((*providers)->size(), 2u);
+  h.CompleteAll();
+  EXPECT_THAT(h.records, SizeIs(2));
+}
+
+TEST(DomainScanTest, WithoutProvidersTheGroupIsZero) {
+  Harness h(NoPolicy());
+  h.Add(1, "a.test");
+  h.lookup.Answer(MxQ("a.test"), MxOk({{10, "mx.a.test"}}));
+  Zone zone;
+  zone.Host("mx.a.test", {"192.0.2.4"});
+  h.lookup.Drain(zone);
+  EXPECT_THAT(h.groups, ElementsAre(0u));
 }
 
 // ---------------------------------------------------------------------------
