@@ -5,6 +5,7 @@
 #include "CLI/CLI.hpp"
 #include "cli/fingerprint_command.h"
 #include "cli/replay_command.h"
+#include "cli/run_info.h"
 #include "cli/scan_command.h"
 
 #ifndef SMTPSCAN_VERSION
@@ -55,7 +56,7 @@ int Main(int argc, char** argv) {
     std::cerr << "smtpscan: -i/--input is required (see smtpscan --help)\n";
     return kExitUsage;
   }
-  return RunScan(scan);
+  return RunScan(scan, CaptureRunInfo(argc, argv, &app));
 }
 
 }  // namespace smtpscan::cli

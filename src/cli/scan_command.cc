@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/app.h"
+#include "cli/progress.h"
 #include "dns/name.h"
 #include "dns/resolver.h"
 #include "engine/engine.h"
@@ -31,9 +33,15 @@
 #include "fingerprint/observation.h"
 #include "mtasts/fetcher.h"
 #include "mtasts/policy.h"
+#include "output/metadata.h"
+#include "output/resume.h"
+#include "output/sink.h"
 #include "output/writer.h"
 #include "scan/address_policy.h"
 #include "scan/domain_scan.h"
+#include "scan/opt_out.h"
+#include "scan/provider.h"
+#include "scan/shard.h"
 #include "scan/target.h"
 #include "scan/target_reader.h"
 #include "tls/context.h"
@@ -79,20 +87,6 @@ std::string FullyQualifiedHostName() {
     freeaddrinfo(info);
   }
   return absl::AsciiStrToLower(result);
-}
-
-// Writes all of `data` to `fd`; false with errno set on failure.
-bool WriteAll(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  return true;
 }
 
 // A line whose probes are running; written when the last one finishes.
@@ -165,6 +159,26 @@ class InterruptSignals {
   struct sigaction old_term_ {};
 };
 
+// The DNS servers a resolver made with `servers` would use, for the
+// metadata of a run that did not need DNS: c-ares reads /etc/resolv.conf
+// when `servers` is empty, and nothing is sent. `servers` as given when
+// no resolver can be made.
+std::vector<std::string> ConfiguredResolvers(
+    const std::vector<std::string>& servers) {
+  class NoPoller final : public dns::Poller {
+   public:
+    uint64_t Watch(int, uint32_t, absl::AnyInvocable<void(uint32_t)>) override {
+      return 0;
+    }
+    void Unwatch(uint64_t) override {}
+  };
+  NoPoller poller;
+  dns::ResolverOptions o;
+  o.servers = servers;
+  auto resolver = dns::Resolver::Create(o, &poller);
+  return resolver.ok() ? (*resolver)->servers() : servers;
+}
+
 // Whether a line that is not a valid address target was meant as one (so
 // its error should be the address parser's) rather than as a domain.
 bool LooksLikeAddress(absl::string_view text) {
@@ -176,7 +190,8 @@ bool LooksLikeAddress(absl::string_view text) {
 
 class Scan {
  public:
-  Scan(const ScanOptions& options) : options_(options) {}
+  Scan(const ScanOptions& options, const RunInfo& run)
+      : options_(options), run_(run) {}
   int Run();
 
  private:
@@ -218,6 +233,18 @@ class Scan {
   void Emit(const output::InvalidInputRecord& record);
   void Flush(bool force);
   int Fail(absl::string_view message);
+  // Before the loop: starts the progress line (unless --quiet) and, with
+  // -m, fills in the metadata known at the start and writes it, so that a
+  // path that cannot be written fails the run at once.
+  absl::Status StartRunReport(absl::Time start);
+  // Every way out of Run once the loop started goes through here, the
+  // interrupted one included: writes the metadata (-m) with `exit_code`
+  // and returns the exit code (1 when the metadata cannot be written).
+  int Finish(int exit_code);
+  // The counters of the progress line, now.
+  ProgressSnapshot Progress(absl::Time now) const;
+  // After every batch: a progress line when one is due.
+  void ReportProgress();
 
   const ScanOptions& options_;
   std::vector<uint16_t> ports_;
@@ -229,7 +256,10 @@ class Scan {
   std::unique_ptr<tls::Context> tls_context_;
   std::unique_ptr<fingerprint::Fingerprinter> fingerprinter_;
   std::unique_ptr<scan::AddressPolicy> policy_;
+  std::unique_ptr<scan::OptOutList> opt_out_;        // --opt-out names
+  std::unique_ptr<scan::ProviderGroups> providers_;  // --per-provider
   std::unique_ptr<scan::TargetReader> reader_;
+  scan::Shard shard_;  // --shard: the lines this run scans
   std::unique_ptr<output::RecordWriter> writer_;
   std::unique_ptr<engine::EnginePool> pool_;
   // Domain mode (declared after the engine: destroyed before it).
@@ -256,7 +286,12 @@ class Scan {
   absl::Time grace_end_;
   absl::Duration grace_;
   int in_fd_ = -1;
-  int out_fd_ = -1;
+  std::unique_ptr<output::OutputSink> sink_;  // -o, compressed by extension
+  // --resume: what the output already has, and the input lines skipped
+  // for it with their digest (output/resume.h), checked at the end.
+  std::unique_ptr<output::ResumeState> resume_;
+  uint64_t skipped_ = 0;
+  uint64_t skipped_digest_ = 0;
   std::string out_;
   absl::Time flushed_ = absl::Now();  // when out_ was last written
   absl::Status failure_;              // the first failure of the tool itself
@@ -267,6 +302,13 @@ class Scan {
   uint64_t records_ = 0;
   bool split_probes_ = false;   // --layout split
   uint64_t probe_records_ = 0;  // --layout split: records of kind probe
+  // -m and the progress line. The metadata also holds the counts per
+  // status and per port.
+  const RunInfo& run_;
+  output::RunMetadata metadata_;
+  std::unique_ptr<ProgressReporter> progress_;  // null with --quiet
+  absl::Time started_;
+  uint64_t input_bytes_ = 0;  // a regular input file's size; 0: unknown
 };
 
 int Scan::Fail(absl::string_view message) {
@@ -299,12 +341,34 @@ int Scan::Run() {
   implicit_tls_ports_ = *implicit;
   dns_timeout_ = *dns_timeout;
   mta_sts_timeout_ = *mta_sts_timeout;
+  auto shard = scan::ParseShard(options_.shard, scan::ProcessEnvironment());
+  if (!shard.ok()) {
+    std::cerr << "smtpscan: " << shard.status().message()
+              << " (see smtpscan --help)\n";
+    return kExitUsage;
+  }
+  shard_ = *shard;
   grace_ = *grace;
 
   engine::EngineOptions engine_options;
   engine_options.concurrency = options_.concurrency;
   engine_options.rate = options_.rate;
   engine_options.per_address = std::max<size_t>(1, options_.per_address);
+  engine_options.per_group = options_.per_provider;  // per engine: see pool.h
+  if (options_.backoff == "0") {
+    engine_options.backoff_initial = absl::ZeroDuration();
+  } else {
+    auto backoff = ParseTimeout("--backoff", options_.backoff);
+    auto backoff_max = ParseTimeout("--backoff-max", options_.backoff_max);
+    for (const absl::Status& s : {backoff.status(), backoff_max.status()}) {
+      if (!s.ok()) {
+        std::cerr << "smtpscan: " << s.message() << " (see smtpscan --help)\n";
+        return kExitUsage;
+      }
+    }
+    engine_options.backoff_initial = *backoff;
+    engine_options.backoff_max = std::max(*backoff, *backoff_max);
+  }
   engine_options.deadlines = {*connect, *greeting, *reply, *session};
   for (const std::string& text : options_.source_addresses) {
     auto ip = scan::ParseIpAddress(text);
@@ -342,13 +406,20 @@ int Scan::Run() {
   implicit_tls_ = plain_;
   implicit_tls_.implicit_tls = true;
 
-  auto policy =
-      scan::AddressPolicy::Create(options_.allow_private, options_.blocklists);
+  auto policy = scan::AddressPolicy::Create(
+      options_.allow_private, options_.blocklists, options_.allowlists);
   if (!policy.ok()) {
     std::cerr << "smtpscan: " << policy.status().message() << "\n";
     return kExitUsage;
   }
   policy_ = std::make_unique<scan::AddressPolicy>(std::move(*policy));
+  opt_out_ = std::make_unique<scan::OptOutList>();
+  for (const std::string& path : options_.opt_outs) {
+    if (absl::Status s = opt_out_->AddFile(path, policy_.get()); !s.ok()) {
+      std::cerr << "smtpscan: " << s.message() << "\n";
+      return kExitUsage;
+    }
+  }
 
   if (options_.input == "-") {
     in_fd_ = 0;
@@ -360,6 +431,10 @@ int Scan::Run() {
     }
   }
   reader_ = std::make_unique<scan::TargetReader>(in_fd_);
+  struct stat input_stat;
+  if (fstat(in_fd_, &input_stat) == 0 && S_ISREG(input_stat.st_mode)) {
+    input_bytes_ = static_cast<uint64_t>(input_stat.st_size);
+  }
 
   const output::Format format =
       output::ResolveFormat(options_.format, options_.output);
@@ -367,9 +442,16 @@ int Scan::Run() {
   writer_options.greeting_raw = options_.greeting_raw;
   writer_options.csv_raw_cells = options_.csv_raw_cells;
   writer_options.split_probes = split_probes_ = options_.layout == "split";
+  metadata_.scan_id = output::NewScanId();
+  writer_options.scan_id = metadata_.scan_id;
   if (writer_options.split_probes && format == output::Format::kCsv) {
     std::cerr << "smtpscan: --layout split needs NDJSON output: CSV already "
                  "has one row per probe (see smtpscan --help)\n";
+    return kExitUsage;
+  }
+  if (options_.resume && options_.output == "-") {
+    std::cerr << "smtpscan: --resume needs -o FILE: it continues the run "
+                 "that file holds (see smtpscan --help)\n";
     return kExitUsage;
   }
   writer_ = output::MakeWriter(format, writer_options);
@@ -395,7 +477,9 @@ int Scan::Run() {
   pool_options.threads = options_.threads > 0 ? options_.threads : CoreCount();
   pool_options.engine = engine_options;
   pool_options.make_tls_context = [this] {
-    return tls::Context::Create({options_.ca_file});
+    tls::ContextOptions o;
+    o.share_trust_of = tls_context_.get();
+    return tls::Context::Create(o);
   };
   auto pool = engine::EnginePool::Create(
       std::move(pool_options),
@@ -403,25 +487,50 @@ int Scan::Run() {
   if (!pool.ok()) return Fail(pool.status().message());
   pool_ = std::move(*pool);
 
-  if (options_.output == "-") {
-    out_fd_ = 1;
-  } else {
-    out_fd_ = open(options_.output.c_str(),
-                   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out_fd_ < 0) {
-      return Fail(absl::StrCat("cannot write ", options_.output, ": ",
-                               strerror(errno)));
+  const output::Compression compression =
+      output::CompressionForPath(options_.output);
+  bool write_header = true;
+  if (options_.resume) {
+    // Reads the output, cuts a torn end, then appends to it.
+    auto state = output::PrepareResume(options_.output, format, compression);
+    if (!state.ok()) {
+      return Fail(absl::StrCat("--resume: ", state.status().message()));
+    }
+    resume_ = std::make_unique<output::ResumeState>(*std::move(state));
+    write_header = resume_->needs_header || !resume_->existed;
+    if (!options_.quiet && resume_->existed) {
+      std::cerr << "smtpscan: resuming " << options_.output << ": "
+                << resume_->done.count() << " lines done"
+                << (resume_->cut_bytes > 0
+                        ? absl::StrCat(", a torn end of ", resume_->cut_bytes,
+                                       " bytes cut")
+                        : "")
+                << (resume_->duplicates > 0
+                        ? absl::StrCat(", ", resume_->duplicates,
+                                       " duplicate records already in it")
+                        : "")
+                << "\n";
     }
   }
+  auto sink = output::OutputSink::Open(
+      options_.output, compression,
+      options_.resume ? output::OutputSink::Mode::kAppend
+                      : output::OutputSink::Mode::kTruncate);
+  if (!sink.ok()) return Fail(sink.status().message());
+  sink_ = *std::move(sink);
 
   const absl::Time start = absl::Now();
-  writer_->WriteHeader(&out_);
+  if (absl::Status s = StartRunReport(start); !s.ok()) {
+    return Fail(s.message());
+  }
+  if (write_header) writer_->WriteHeader(&out_);
   InterruptSignals signals;
   const absl::Status run = pool_->Run(
       [this] { return Feed(); },
       [this] {
         CheckInterrupt();
         Flush(/*force=*/false);
+        ReportProgress();
         if (resolver_ != nullptr && absl::Now() - dns_ticked_ >= kDnsTick) {
           dns_ticked_ = absl::Now();
           resolver_->Tick();
@@ -429,14 +538,28 @@ int Scan::Run() {
         }
       },
       [this] { return AllFed(); });
+  if (progress_ != nullptr) progress_->Finish(Progress(absl::Now()));
   Flush(/*force=*/true);
-  if (out_fd_ > 1 && close(out_fd_) != 0 && failure_.ok()) {
-    failure_ = absl::DataLossError(
-        absl::StrCat("cannot write ", options_.output, ": ", strerror(errno)));
-  }
+  if (absl::Status s = sink_->Close(); !s.ok() && failure_.ok()) failure_ = s;
   if (in_fd_ > 0) close(in_fd_);
-  if (!run.ok()) return Fail(run.message());
-  if (!failure_.ok()) return Fail(failure_.message());
+  if (!run.ok()) return Finish(Fail(run.message()));
+  if (!failure_.ok()) return Finish(Fail(failure_.message()));
+  // --resume, the whole input read: the lines skipped must be exactly the
+  // ones the output had, with the same text.
+  if (resume_ != nullptr && input_done_) {
+    if (skipped_ != resume_->done.count()) {
+      return Finish(Fail(absl::StrCat(
+          "--resume: ", options_.output, " does not belong to this input: ",
+          resume_->done.count() - skipped_,
+          " of its records name lines this input (and --shard) does not "
+          "have")));
+    }
+    if (skipped_digest_ != resume_->digest) {
+      return Finish(Fail(absl::StrCat(
+          "--resume: ", options_.output, " does not belong to this input: ",
+          "the input text of its records differs from these input lines")));
+    }
+  }
   if (!options_.quiet) {
     std::vector<std::string> parts;
     for (const auto& [status, n] : counts_)
@@ -455,6 +578,9 @@ int Scan::Run() {
                 << " connections, " << resolver_->stats().queries
                 << " DNS queries";
     }
+    if (resume_ != nullptr) {
+      std::cerr << "; " << skipped_ << " lines skipped as already done";
+    }
     if (stopping_) {
       std::cerr << "; interrupted"
                 << (abandoned_ ? ", running conversations abandoned" : "");
@@ -462,8 +588,80 @@ int Scan::Run() {
     std::cerr << "\n";
   }
   // 128 + the signal, as a shell reports a process the signal ended.
-  if (stopping_) return 128 + g_interrupt_signal.load();
-  return kExitOk;
+  if (stopping_) return Finish(128 + g_interrupt_signal.load());
+  return Finish(kExitOk);
+}
+
+absl::Status Scan::StartRunReport(absl::Time start) {
+  started_ = start;
+  if (!options_.quiet) {
+    progress_ = std::make_unique<ProgressReporter>(
+        start,
+        ProgressReporter::ForStandardError(
+            /*records_to_terminal=*/options_.output == "-" && isatty(1) == 1));
+  }
+  if (options_.metadata.empty()) return absl::OkStatus();
+  metadata_.version = SMTPSCAN_VERSION;
+  metadata_.start = start;
+  metadata_.command_line = run_.command_line;
+  metadata_.options = run_.options;
+  metadata_.ehlo_name = plain_.ehlo_name;
+  metadata_.source_addresses = options_.source_addresses;
+  metadata_.resolvers = ConfiguredResolvers(options_.resolvers);
+  if (!shard_.whole()) {
+    metadata_.shard = output::RunMetadata::Shard{shard_.index, shard_.count};
+  }
+  return output::WriteMetadataFile(options_.metadata, metadata_);
+}
+
+int Scan::Finish(int exit_code) {
+  if (options_.metadata.empty()) return exit_code;
+  metadata_.end = absl::Now();
+  metadata_.exit_code = exit_code;
+  metadata_.interrupted = stopping_;
+  metadata_.input_lines = reader_->lines_seen();
+  metadata_.records = records_;
+  metadata_.probe_records = probe_records_;
+  if (resolver_ != nullptr) {
+    metadata_.resolvers = resolver_->servers();
+    const dns::Resolver::Stats& stats = resolver_->stats();
+    metadata_.dns =
+        output::RunMetadata::Dns{stats.queries, stats.answered, stats.timeouts};
+  }
+  const absl::Status s =
+      output::WriteMetadataFile(options_.metadata, metadata_);
+  if (!s.ok()) {
+    Fail(s.message());
+    return exit_code == kExitOk ? kExitFailure : exit_code;
+  }
+  return exit_code;
+}
+
+ProgressSnapshot Scan::Progress(absl::Time now) const {
+  ProgressSnapshot s;
+  s.elapsed = now - started_;
+  s.lines_read = reader_->lines_seen();
+  s.lines_in_progress =
+      pending_.size() +
+      (domains_ != nullptr ? domains_->domains_in_progress() : 0);
+  s.records = records_;
+  s.records_success =
+      metadata_.records_by_status[static_cast<int>(ScanStatus::kSuccess)];
+  if (input_bytes_ > 0) {
+    // The reader's position in the file: read(2) moves it, nothing else.
+    const off_t at = lseek(in_fd_, 0, SEEK_CUR);
+    s.input_bytes = input_bytes_;
+    s.input_bytes_read = at > 0 ? static_cast<uint64_t>(at) : 0;
+  }
+  s.connections_open = pool_->open_connections();
+  if (resolver_ != nullptr) s.dns_in_flight = resolver_->inflight();
+  return s;
+}
+
+void Scan::ReportProgress() {
+  if (progress_ == nullptr) return;
+  const absl::Time now = absl::Now();
+  if (progress_->Due(now)) progress_->Report(now, Progress(now));
 }
 
 absl::Status Scan::StartDomainMode() {
@@ -487,6 +685,13 @@ absl::Status Scan::StartDomainMode() {
   d.policy = !options_.no_policy;
   d.dane = !options_.no_dane;
   d.mta_sts = d.policy && !options_.no_mta_sts;
+  d.opt_out = opt_out_.get();
+  if (options_.per_provider > 0) {
+    auto providers = scan::ProviderGroups::Create();
+    if (!providers.ok()) return providers.status();
+    providers_ = *std::move(providers);
+    d.providers = providers_.get();
+  }
   if (d.mta_sts) {
     mtasts::FetcherOptions f;
     f.ca_file = options_.ca_file;
@@ -523,6 +728,7 @@ void Scan::SubmitDomainProbe(const scan::ProbeRequest& request) {
   p.config = IsImplicitTls(request.port) ? &implicit_tls_ : &plain_;
   p.server_name = request.server_name;
   p.dane = request.dane;
+  p.group = request.group;
   domain_probes_[request.id] = {
       scan::FormatIpAddress(request.address.family, request.address.bytes),
       request.port, request.server_name, request.dane};
@@ -545,13 +751,15 @@ void Scan::FetchMtaSts(const std::string& domain,
   if (!options_.ipv6_only) families.push_back(AF_INET);
   if (!options_.ipv4_only) families.push_back(AF_INET6);
   fetch->lookups = static_cast<int>(families.size());
+  // An --opt-out suffix covering the policy host keeps it unconnected too.
+  const bool opted_out = opt_out_->CheckHost(host).has_value();
   for (int family : families) {
     resolver_->QueryAddresses(
-        host, family, [this, fetch](dns::AddressAnswer answer) {
+        host, family, [this, fetch, opted_out](dns::AddressAnswer answer) {
           for (const dns::Address& a : answer.addresses) {
             // The policy host is a server like any other: the address
             // policy (reserved ranges, --blocklist) applies to it too.
-            if (!policy_->Check(a.family, a.bytes).has_value()) {
+            if (!opted_out && !policy_->Check(a.family, a.bytes).has_value()) {
               fetch->addresses.push_back(a);
             }
           }
@@ -644,6 +852,19 @@ bool Scan::Feed() {
       return false;
     }
     scan::InputLine& line = **next;
+    // Another shard's line: read (and counted), but not this run's to
+    // parse or record. Line numbers stay those of the whole input, so
+    // the shards' outputs merge with cat.
+    if (!shard_.whole() &&
+        !scan::InShard(shard_, scan::ShardKey(line.text))) {
+      continue;
+    }
+    // --resume: the output has this line's record already.
+    if (resume_ != nullptr && resume_->done.Contains(line.number)) {
+      ++skipped_;
+      skipped_digest_ += output::ResumeDigestTerm(line.number, line.text);
+      continue;
+    }
     if (line.too_long) {
       Emit(output::InvalidInputRecord{
           line.number, std::move(line.text),
@@ -683,7 +904,12 @@ bool Scan::Feed() {
     record.input = target->input;
     record.address = target->address;
     record.host = target->name;
-    if (auto why = policy_->Check(target->family, target->bytes.data())) {
+    absl::optional<std::string> why;
+    if (!target->name.empty()) why = opt_out_->CheckHost(target->name);
+    if (!why.has_value()) {
+      why = policy_->Check(target->family, target->bytes.data());
+    }
+    if (why.has_value()) {
       record.status = ScanStatus::kBlocked;
       record.status_detail = *why;
       Emit(record);
@@ -724,6 +950,8 @@ void Scan::Finished(engine::ProbeOutcome outcome) {
     result.tls_mode = TlsModeOf(result.port);
     result.started_at = outcome.started_at;
     result.session = std::move(outcome.session);
+    output::StatusCounts& by_port = metadata_.probes_by_port[result.port];
+    ++by_port[static_cast<int>(result.session.status)];
     result.tls = std::move(outcome.tls);
     domain_probes_.erase(it);
     Identify(&result);
@@ -753,6 +981,8 @@ void Scan::Finished(engine::ProbeOutcome outcome) {
   output::ProbeResult& probe = record.probes[index];
   probe.started_at = outcome.started_at;
   probe.session = std::move(outcome.session);
+  output::StatusCounts& by_port = metadata_.probes_by_port[probe.port];
+  ++by_port[static_cast<int>(probe.session.status)];
   probe.tls = std::move(outcome.tls);
   Identify(&probe);
   if (--pending.remaining > 0) return;
@@ -773,6 +1003,7 @@ void Scan::Emit(const output::AddressRecord& record) {
   writer_->Write(record, &out_);
   ++records_;
   ++counts_[ScanStatusName(record.status)];
+  ++metadata_.records_by_status[static_cast<int>(record.status)];
   Flush(false);
 }
 
@@ -780,6 +1011,7 @@ void Scan::Emit(const output::DomainRecord& record) {
   writer_->Write(record, &out_);
   ++records_;
   ++counts_[ScanStatusName(record.status)];
+  ++metadata_.records_by_status[static_cast<int>(record.status)];
   Flush(false);
 }
 
@@ -787,6 +1019,7 @@ void Scan::Emit(const output::InvalidInputRecord& record) {
   writer_->Write(record, &out_);
   ++records_;
   ++counts_[ScanStatusName(ScanStatus::kInvalidInput)];
+  ++metadata_.records_by_status[static_cast<int>(ScanStatus::kInvalidInput)];
   Flush(false);
 }
 
@@ -797,11 +1030,9 @@ void Scan::Flush(bool force) {
     return;
   }
   flushed_ = now;
-  if (failure_.ok() && !WriteAll(out_fd_, out_)) {
-    failure_ = absl::DataLossError(absl::StrCat(
-        "cannot write ",
-        options_.output == "-" ? "standard output" : options_.output, ": ",
-        strerror(errno)));
+  // Whole records: with compression, one frame each (output/sink.h).
+  if (failure_.ok()) {
+    if (absl::Status s = sink_->Write(out_); !s.ok()) failure_ = s;
   }
   out_.clear();
 }
@@ -813,12 +1044,23 @@ void AddScanOptions(CLI::App* app, ScanOptions* o) {
                   "Targets, one per line: 192.0.2.1, 192.0.2.1:587, "
                   "[2001:db8::1]:25, each optionally followed by ,name; "
                   "- for standard input");
+  app->add_option("--shard", o->shard,
+                  "Scan one part of the input: I/N is part I of N (0-based), "
+                  "by a hash of each line's address or domain; auto takes I "
+                  "and N from a Kubernetes Indexed Job "
+                  "(JOB_COMPLETION_INDEX, SMTPSCAN_SHARD_COUNT) or a Slurm "
+                  "job array (SLURM_ARRAY_TASK_*)")
+      ->capture_default_str();
   app->add_option("-o,--output", o->output,
                   "Output file, - for standard output")
       ->capture_default_str();
   app->add_option("--format", o->format,
                   "ndjson or csv (default: from the output file's extension)")
       ->check(CLI::IsMember({"ndjson", "csv"}));
+  app->add_flag("--resume", o->resume,
+                "Continue an interrupted run into the same -o file: keep its "
+                "complete records, cut a torn end, skip the input lines it "
+                "has and append the others");
   app->add_option("-p,--ports", o->ports,
                   "Ports for lines without one, comma-separated")
       ->capture_default_str();
@@ -889,6 +1131,27 @@ void AddScanOptions(CLI::App* app, ScanOptions* o) {
   app->add_option("--blocklist", o->blocklists,
                   "File of CIDRs never to connect to (repeatable)")
       ->check(CLI::ExistingFile);
+  app->add_option("--allowlist", o->allowlists,
+                  "File of CIDRs: connect to addresses inside them only "
+                  "(repeatable)")
+      ->check(CLI::ExistingFile);
+  app->add_option("--opt-out", o->opt_outs,
+                  "File of domains (not resolved), .suffixes of MX host names "
+                  "and CIDRs (not connected to) of those who asked not to be "
+                  "scanned (repeatable)")
+      ->check(CLI::ExistingFile);
+  app->add_option("--per-provider", o->per_provider,
+                  "Domain lines: connections at once to one provider (MX "
+                  "hosts with the same registrable domain), 0 for no limit")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20));
+  app->add_option("--backoff", o->backoff,
+                  "After a 421 or a reset from an address, wait this long "
+                  "before the next connection to it, doubling up to "
+                  "--backoff-max; 0 for no backoff")
+      ->capture_default_str();
+  app->add_option("--backoff-max", o->backoff_max, "Longest backoff")
+      ->capture_default_str();
   app->add_option("--resolver", o->resolvers,
                   "DNS server for domain lines, IP or IP:PORT ([IPv6]:PORT); "
                   "repeatable (default: /etc/resolv.conf)");
@@ -940,9 +1203,15 @@ void AddScanOptions(CLI::App* app, ScanOptions* o) {
   app->add_flag("--csv-raw-cells", o->csv_raw_cells,
                 "CSV: do not neutralise cells that a spreadsheet would run as "
                 "formulas");
-  app->add_flag("-q,--quiet", o->quiet, "No summary on standard error");
+  app->add_flag("-q,--quiet", o->quiet,
+                "No progress line and no summary on standard error");
+  app->add_option("-m,--metadata", o->metadata,
+                  "Write the run's metadata (times, command line, options, "
+                  "counts) to this JSON file, at the start and at the end");
 }
 
-int RunScan(const ScanOptions& options) { return Scan(options).Run(); }
+int RunScan(const ScanOptions& options, const RunInfo& run) {
+  return Scan(options, run).Run();
+}
 
 }  // namespace smtpscan::cli

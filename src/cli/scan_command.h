@@ -6,13 +6,16 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "cli/run_info.h"
 
 namespace smtpscan::cli {
 
 struct ScanOptions {
   std::string input;
+  std::string shard = "0/1";  // I/N or auto (scan/shard.h)
   std::string output = "-";
   std::string format;  // empty: from the output file name
+  bool resume = false;  // continue into `output` (output/resume.h)
   std::string ports = "25";
   std::string implicit_tls_ports = "465";
   std::string starttls = "auto";  // auto | always | never
@@ -33,6 +36,11 @@ struct ScanOptions {
   bool force_ehlo_name = false;
   bool allow_private = false;
   std::vector<std::string> blocklists;
+  std::vector<std::string> allowlists;  // when given: only these addresses
+  std::vector<std::string> opt_outs;    // domains, .suffixes, CIDRs
+  size_t per_provider = 20;             // 0: no limit
+  std::string backoff = "1s";           // 0: no backoff
+  std::string backoff_max = "60s";
   // Domain mode.
   std::vector<std::string> resolvers;  // empty: /etc/resolv.conf
   size_t max_mx = 10;
@@ -51,6 +59,7 @@ struct ScanOptions {
   bool greeting_raw = false;
   bool csv_raw_cells = false;
   bool quiet = false;
+  std::string metadata;  // -m: the run's metadata JSON file
 };
 
 // Adds the scan options to the top-level command; `options` must outlive
@@ -59,7 +68,8 @@ void AddScanOptions(CLI::App* app, ScanOptions* options);
 
 // Runs the scan. Returns the exit code: 0 done, 1 the tool failed (cannot
 // read input, write output, or set up io_uring), 2 bad option values.
-int RunScan(const ScanOptions& options);
+// `run` (argv and the parsed options) goes into the metadata (-m).
+int RunScan(const ScanOptions& options, const RunInfo& run = {});
 
 }  // namespace smtpscan::cli
 

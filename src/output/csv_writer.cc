@@ -61,6 +61,8 @@ enum Column : size_t {
   kEhloTlsUs,
   kTotalUs,
   kStartedAt,
+  kScanId,
+  kTime,
   kColumnCount,
 };
 
@@ -115,8 +117,12 @@ constexpr std::array<absl::string_view, kColumnCount> kColumnNames = {
     "ehlo_tls_us",
     "total_us",
     "started_at",
+    // Added later: new columns go last, so scripts that pick columns by
+    // position keep working.
+    "scan_id",
+    "time",
 };
-static_assert(kColumnNames.back() == "started_at");
+static_assert(kColumnNames.back() == "time");
 
 using Row = std::array<std::string, kColumnCount>;
 
@@ -202,15 +208,21 @@ void FillProbe(const ProbeResult& p, TimestampFormatter& timestamps, Row* row) {
   }
 }
 
-// The cells every row of a record starts with.
+// The cells every row of a record starts with; "scan_id" and "time" when
+// the run has an id.
 Row RecordRow(uint64_t line, const std::string& input, const char* kind,
-              ScanStatus status, const std::string& detail) {
+              ScanStatus status, const std::string& detail,
+              const std::string& scan_id, RecordClock& clock) {
   Row r;
   r[kLine] = absl::StrCat(line);
   r[kInput] = input;
   r[kKind] = kind;
   r[kStatus] = std::string(ScanStatusName(status));
   r[kStatusDetail] = detail;
+  if (!scan_id.empty()) {
+    r[kScanId] = scan_id;
+    r[kTime] = std::string(clock.Now());
+  }
   return r;
 }
 
@@ -286,21 +298,22 @@ void CsvWriter::WriteHeader(std::string* out) {
 
 void CsvWriter::Write(const AddressRecord& record, std::string* out) {
   AppendProbeRows(RecordRow(record.line, record.input, "address", record.status,
-                            record.status_detail),
+                            record.status_detail, options_.scan_id, clock_),
                   record.probes, {}, options_.csv_raw_cells, timestamps_, out);
 }
 
 void CsvWriter::Write(const DomainRecord& record, std::string* out) {
   Row base = RecordRow(record.line, record.input, "domain", record.status,
-                       record.status_detail);
+                       record.status_detail, options_.scan_id, clock_);
   base[kDomain] = record.domain;
   AppendProbeRows(base, record.probes, record.mx, options_.csv_raw_cells,
                   timestamps_, out);
 }
 
 void CsvWriter::Write(const InvalidInputRecord& record, std::string* out) {
-  const Row r = RecordRow(record.line, record.input, "invalid",
-                          ScanStatus::kInvalidInput, record.reason);
+  const Row r =
+      RecordRow(record.line, record.input, "invalid", ScanStatus::kInvalidInput,
+                record.reason, options_.scan_id, clock_);
   AppendRow(r, options_.csv_raw_cells, out);
 }
 

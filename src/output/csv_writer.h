@@ -24,7 +24,8 @@ void AppendCsvCell(absl::string_view cell, bool raw, std::string* out);
 
 class CsvWriter final : public RecordWriter {
  public:
-  explicit CsvWriter(WriterOptions options) : options_(options) {}
+  explicit CsvWriter(WriterOptions options)
+      : options_(options), clock_(options_.clock) {}
 
   void WriteHeader(std::string* out) override;
   void Write(const AddressRecord& record, std::string* out) override;
@@ -35,6 +36,7 @@ class CsvWriter final : public RecordWriter {
  private:
   WriterOptions options_;
   TimestampFormatter timestamps_;
+  RecordClock clock_;  // "time"; its own formatter (see NdjsonWriter)
 };
 
 }  // namespace smtpscan::output

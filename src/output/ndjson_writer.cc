@@ -19,10 +19,17 @@ namespace smtpscan::output {
 // value type on purpose: an overload set taking both absl::string_view and
 // bool would send string literals to bool.
 struct NdjsonWriter::Stream {
+  explicit Stream(const WriterOptions& options)
+      : scan_id(options.scan_id), clock(options.clock) {}
+
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> json{buffer};
   std::string scratch;  // for strings that need UTF-8 repair
   TimestampFormatter timestamps;
+  const std::string scan_id;  // empty: no run fields
+  // Its own formatter: "time" is now, started_at seconds earlier, and one
+  // formatter would reformat the date on almost every call.
+  RecordClock clock;
 
   void Begin(uint64_t line, absl::string_view input, absl::string_view kind) {
     buffer.Clear();
@@ -31,6 +38,14 @@ struct NdjsonWriter::Stream {
     Uint("line", line);
     Str("input", input);
     Str("kind", kind);
+    RunFields();
+  }
+
+  // "scan_id" and "time" (WriterOptions::scan_id), after "kind".
+  void RunFields() {
+    if (scan_id.empty()) return;
+    Str("scan_id", scan_id);
+    Str("time", clock.Now());
   }
 
   void End(std::string* out) {
@@ -321,7 +336,7 @@ struct NdjsonWriter::Stream {
 };
 
 NdjsonWriter::NdjsonWriter(WriterOptions options)
-    : options_(options), stream_(std::make_unique<Stream>()) {}
+    : options_(options), stream_(std::make_unique<Stream>(options_)) {}
 
 NdjsonWriter::~NdjsonWriter() = default;
 
@@ -438,6 +453,7 @@ void NdjsonWriter::WriteProbe(const ProbeResult& probe, std::string* out) {
   s.json.Reset(s.buffer);
   s.json.StartObject();
   s.Str("kind", "probe");
+  s.RunFields();
   s.Str("key", ProbeKey(probe));
   s.ProbeFields(probe, options_);
   s.End(out);

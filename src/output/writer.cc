@@ -1,8 +1,11 @@
 #include "output/writer.h"
 
+#include <utility>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "output/csv_writer.h"
 #include "output/ndjson_writer.h"
 
@@ -43,6 +46,21 @@ ProbeSummary SummarizeProbes(absl::Span<const ProbeResult> probes) {
   return summary;
 }
 
+RecordClock::RecordClock(std::function<absl::Time()> clock)
+    : clock_(std::move(clock)) {}
+
+absl::string_view RecordClock::Now() {
+  return Format(clock_ ? clock_() : absl::Now());
+}
+
+absl::string_view RecordClock::Format(absl::Time t) {
+  // "...SS.uuuuuuZ" -> "...SS.mmmZ": drop the last three digits.
+  const absl::string_view micros = formatter_.Format(t);
+  text_.assign(micros.data(), micros.size() - 4);
+  text_.push_back('Z');
+  return text_;
+}
+
 absl::optional<Format> ParseFormat(absl::string_view name) {
   if (name == "ndjson") return Format::kNdjson;
   if (name == "csv") return Format::kCsv;
@@ -50,6 +68,13 @@ absl::optional<Format> ParseFormat(absl::string_view name) {
 }
 
 Format FormatForPath(absl::string_view path) {
+  // A compression suffix (output/sink.h) does not change the format.
+  for (absl::string_view suffix : {".gz", ".zst"}) {
+    if (absl::EndsWithIgnoreCase(path, suffix)) {
+      path.remove_suffix(suffix.size());
+      break;
+    }
+  }
   return absl::EndsWithIgnoreCase(path, ".csv") ? Format::kCsv
                                                 : Format::kNdjson;
 }

@@ -5,12 +5,15 @@
 #ifndef SMTPSCAN_OUTPUT_WRITER_H_
 #define SMTPSCAN_OUTPUT_WRITER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "output/record.h"
+#include "output/text.h"
 
 namespace smtpscan::output {
 
@@ -18,7 +21,8 @@ enum class Format : uint8_t { kNdjson, kCsv };
 
 // "ndjson" / "csv"; nullopt for anything else.
 absl::optional<Format> ParseFormat(absl::string_view name);
-// The format a file name implies (".csv" → CSV, otherwise NDJSON).
+// The format a file name implies (".csv" → CSV, otherwise NDJSON), after
+// dropping a compression suffix: "x.csv.gz" and "x.csv.zst" are CSV.
 Format FormatForPath(absl::string_view path);
 
 // The format of a --format value ("ndjson", "csv"), or when it is empty the
@@ -35,6 +39,34 @@ struct WriterOptions {
   // ({"key", "host", "status", "status_detail"}) to probe records written
   // once each by WriteProbe, instead of full copies.
   bool split_probes = false;
+  // The run's id. When set, every record (probe records of the split
+  // layout too) carries "scan_id" and "time", when the record was written
+  // (RecordClock): in NDJSON right after "kind", in CSV as the last two
+  // columns (empty cells when unset). A scan always sets it; replay and
+  // tests leave it empty and get the same bytes on every run.
+  std::string scan_id;
+  // The clock of "time"; empty: absl::Now. Tests fix it.
+  std::function<absl::Time()> clock;
+};
+
+// The "time" of records: RFC 3339 UTC with milliseconds,
+// "2026-11-21T13:57:00.069Z" (rounded down). The date and time of day come
+// from a TimestampFormatter, formatted once per second, so a record pays for
+// one clock read and a few byte copies. Not thread-safe.
+class RecordClock {
+ public:
+  // `clock` empty: absl::Now.
+  explicit RecordClock(std::function<absl::Time()> clock);
+
+  // The clock's time now; the view is valid until the next call.
+  absl::string_view Now();
+  // `t` in the same format; the view is valid until the next call.
+  absl::string_view Format(absl::Time t);
+
+ private:
+  std::function<absl::Time()> clock_;
+  TimestampFormatter formatter_;
+  std::string text_;
 };
 
 class RecordWriter {

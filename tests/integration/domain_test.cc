@@ -399,7 +399,8 @@ TEST(DomainLabTest, EveryZoneCaseEndToEnd) {
   ASSERT_TRUE(std::getline(blocked, line));
   const Json b = Json::parse(line);
   EXPECT_EQ(b["status"], "blocked");
-  EXPECT_EQ(b["probes"][0]["status_detail"], "reserved:loopback");
+  EXPECT_EQ(b["probes"][0]["status_detail"],
+            "reserved 127.0.0.0/8 loopback (RFC 1122)");
 
   RunCommand(absl::StrCat(kDnsLab, " stop ", dir));
 }

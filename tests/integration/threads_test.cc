@@ -181,7 +181,7 @@ TEST_F(ThreadsTest, EveryThreadCountGivesTheSameRecords) {
         // The greeting's code (Exim's greeting has the time in it).
         const auto code = [](const Json& record) {
           const Json& g = record["probes"][0]["greeting"];
-          return g.is_object() ? g["code"].get<int>() : 0;
+          return g.is_object() ? g.value("code", Json()).dump() : "none";
         };
         EXPECT_EQ(code(j), code(want)) << "line " << line;
       }

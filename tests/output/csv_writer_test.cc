@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "output/record_fixtures.h"
@@ -153,7 +154,7 @@ TEST(CsvColumnsTest, DocumentedOrder) {
                   "ehlo_tls_keywords", "auth_tls", "quit_code",
                   "protocol_error", "anomaly_count", "connect_us",
                   "greeting_us", "ehlo_us", "starttls_us", "tls_handshake_us",
-                  "ehlo_tls_us", "total_us", "started_at"));
+                  "ehlo_tls_us", "total_us", "started_at", "scan_id", "time"));
 }
 
 TEST(CsvWriterTest, HeaderIsColumnsJoinedWithCrlf) {
@@ -223,6 +224,8 @@ TEST(CsvWriterTest, AddressRecordRow) {
       {"ehlo_tls_us", "900"},
       {"total_us", "19000"},
       {"started_at", "2024-05-06T07:08:09.012345Z"},
+      {"scan_id", ""},
+      {"time", ""},
   };
   EXPECT_EQ(rows[0], want);
 }
@@ -239,7 +242,7 @@ TEST(CsvWriterTest, AddressRecordExactBytes) {
       << out;
   EXPECT_TRUE(absl::EndsWith(out,
                              ",221,,0,1500,2500,800,700,12000,900,19000,"
-                             "2024-05-06T07:08:09.012345Z\r\n"))
+                             "2024-05-06T07:08:09.012345Z,,\r\n"))
       << out;
   EXPECT_EQ(out.find('\n'), out.size() - 1);
 }
@@ -646,6 +649,36 @@ TEST(CsvWriterTest, RandomBytesAlwaysGiveParseableRows) {
     SCOPED_TRACE(::testing::PrintToString(bytes));
     ExpectHostileRowsParse(bytes, ++i % 3 == 0);
     if (HasFailure()) return;  // one counterexample is enough
+  }
+}
+
+TEST(CsvWriterTest, RunColumnsOnEveryRowOfARun) {
+  absl::Time now = absl::FromUnixMicros(1715000000123456);
+  WriterOptions options;
+  options.scan_id = "0a1b2c3d";
+  options.clock = [&now] { return now; };
+  CsvWriter writer(options);
+  std::string out;
+  writer.Write(ExampleInvalidRecord(), &out);
+  EXPECT_EQ(out,
+            "9,\"not an address, \"\"quoted\"\"\",invalid,,invalid-input,"
+            "neither an address nor a domain" +
+                std::string(CsvColumns().size() - 7, ',') +
+                "0a1b2c3d,2024-05-06T12:53:20.123Z\r\n");
+  // Every row of a record: the same id, the time the record was written.
+  now += absl::Seconds(1);
+  const auto rows = WriteRows(ExampleDomainRecord(), options);
+  ASSERT_THAT(rows, SizeIs(2));
+  for (const auto& row : rows) {
+    EXPECT_EQ(row.at("scan_id"), "0a1b2c3d");
+    EXPECT_EQ(row.at("time"), "2024-05-06T12:53:21.123Z");
+  }
+}
+
+TEST(CsvWriterTest, RunColumnsEmptyWithoutScanId) {
+  for (const auto& row : WriteRows(ExampleDomainRecord())) {
+    EXPECT_EQ(row.at("scan_id"), "");
+    EXPECT_EQ(row.at("time"), "");
   }
 }
 

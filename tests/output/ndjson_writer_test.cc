@@ -8,6 +8,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -879,6 +881,108 @@ TEST(NdjsonWriterTest, DaneFromTheHandshakeOrFromTheLookupAlone) {
   EXPECT_EQ(j["dane"]["verdict"], "match");
   EXPECT_EQ(j["dane"]["matched_record"], 0);
   EXPECT_EQ(j["dane"]["matched_depth"], 0);
+}
+
+}  // namespace
+}  // namespace smtpscan::output
+
+namespace smtpscan::output {
+namespace {
+
+// A scan's writer options: an id and a clock the test sets.
+WriterOptions RunOptions(absl::Time* now) {
+  WriterOptions options;
+  options.scan_id = "0a1b2c3d";
+  options.clock = [now] { return *now; };
+  return options;
+}
+
+TEST(NdjsonWriterRunFieldsTest, ExactBytesRightAfterKind) {
+  absl::Time now = absl::FromUnixMicros(1715000000123456);  // 2024-05-06
+  NdjsonWriter writer(RunOptions(&now));
+  std::string out;
+  writer.Write(ExampleInvalidRecord(), &out);
+  EXPECT_EQ(out,
+            "{\"line\":9,\"input\":\"not an address, \\\"quoted\\\"\","
+            "\"kind\":\"invalid\",\"scan_id\":\"0a1b2c3d\","
+            "\"time\":\"2024-05-06T12:53:20.123Z\","
+            "\"status\":\"invalid-input\","
+            "\"status_detail\":\"neither an address nor a domain\"}\n");
+}
+
+TEST(NdjsonWriterRunFieldsTest, EveryKindOfRecordCarriesThem) {
+  absl::Time now = absl::FromUnixMillis(1715000000999);
+  const WriterOptions options = RunOptions(&now);
+  EXPECT_THAT(Keys(WriteOne(PostfixAddressRecord(), options)),
+              ElementsAre("line", "input", "kind", "scan_id", "time", "address",
+                          "host", "status", "probes"));
+  const Json domain = WriteOne(ExampleDomainRecord(), options);
+  std::vector<std::string> keys = Keys(domain);
+  keys.resize(6);
+  EXPECT_THAT(
+      keys, ElementsAre("line", "input", "kind", "scan_id", "time", "domain"));
+  EXPECT_EQ(domain["scan_id"], "0a1b2c3d");
+  EXPECT_EQ(domain["time"], "2024-05-06T12:53:20.999Z");
+  // Probe objects inside a record do not repeat them.
+  EXPECT_FALSE(domain["probes"][0].contains("scan_id"));
+  EXPECT_FALSE(domain["probes"][0].contains("time"));
+}
+
+TEST(NdjsonWriterRunFieldsTest, SplitProbeRecordsCarryThemAfterKind) {
+  absl::Time now = absl::FromUnixSeconds(1715000000);
+  WriterOptions options = RunOptions(&now);
+  options.split_probes = true;
+  NdjsonWriter writer(options);
+  std::string out;
+  writer.WriteProbe(ExampleDomainRecord().probes[0], &out);
+  const Json p = Json::parse(out);
+  std::vector<std::string> keys = Keys(p);
+  keys.resize(4);
+  EXPECT_THAT(keys, ElementsAre("kind", "scan_id", "time", "key"));
+  EXPECT_EQ(p["time"], "2024-05-06T12:53:20.000Z");
+}
+
+TEST(NdjsonWriterRunFieldsTest, TimeIsWhenEachRecordIsWritten) {
+  absl::Time now = absl::FromUnixMicros(1715000000000999);
+  NdjsonWriter writer(RunOptions(&now));
+  std::vector<std::string> times;
+  for (absl::Duration step :
+       {absl::ZeroDuration(), absl::Microseconds(1), absl::Milliseconds(5),
+        absl::Seconds(1), absl::Hours(24 * 366)}) {
+    now += step;
+    std::string out;
+    writer.Write(ExampleInvalidRecord(), &out);
+    times.push_back(Json::parse(out)["time"]);
+  }
+  // Milliseconds rounded down, the date following the clock.
+  EXPECT_THAT(
+      times, ElementsAre("2024-05-06T12:53:20.000Z", "2024-05-06T12:53:20.001Z",
+                         "2024-05-06T12:53:20.006Z", "2024-05-06T12:53:21.006Z",
+                         "2025-05-07T12:53:21.006Z"));
+}
+
+TEST(NdjsonWriterRunFieldsTest, AbsentWithoutScanId) {
+  absl::Time now = absl::FromUnixSeconds(1715000000);
+  WriterOptions options = RunOptions(&now);
+  options.scan_id.clear();
+  const Json j = WriteOne(ExampleInvalidRecord(), options);
+  EXPECT_FALSE(j.contains("scan_id"));
+  EXPECT_FALSE(j.contains("time"));
+}
+
+TEST(NdjsonWriterRunFieldsTest, DefaultClockIsNow) {
+  WriterOptions options;
+  options.scan_id = "ffffffff";
+  const absl::Time before = absl::Now();
+  const Json j = WriteOne(ExampleInvalidRecord(), options);
+  const absl::Time after = absl::Now();
+  absl::Time t;
+  std::string error;
+  ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, j["time"].get<std::string>(),
+                              &t, &error))
+      << error;
+  EXPECT_GE(t, absl::FromUnixMillis(absl::ToUnixMillis(before)));
+  EXPECT_LE(t, after);
 }
 
 }  // namespace
