@@ -166,6 +166,13 @@ class Engine::Impl {
   const EngineStats& stats() const { return stats_; }
   size_t DropQueued();
   void Abandon() { abandoned_ = true; }
+  // Whether one more connection may open now.
+  bool HasRoom() const {
+    return open_ < options_.concurrency &&
+           (options_.shared_open == nullptr ||
+            options_.shared_open->load(std::memory_order_relaxed) <
+                options_.shared_limit);
+  }
 
  private:
   io_uring_sqe* GetSqe();
@@ -514,8 +521,7 @@ bool Engine::Impl::TakeToken(absl::Time now) {
 
 void Engine::Impl::StartReady(absl::Time now) {
   // Probes whose backoff has ended go first: they have waited longest.
-  while (!delayed_.empty() && delayed_.front().at <= now &&
-         open_ < options_.concurrency) {
+  while (!delayed_.empty() && delayed_.front().at <= now && HasRoom()) {
     std::pop_heap(delayed_.begin(), delayed_.end(), Later);
     Delayed& d = delayed_.back();
     const absl::Time until = BackedOffUntil(d.probe.address);
@@ -532,7 +538,7 @@ void Engine::Impl::StartReady(absl::Time now) {
     stats_.backoff_wait += now - taken.since;
     Start(std::move(taken.probe), now, now - taken.since);
   }
-  while (!ready_.empty() && open_ < options_.concurrency) {
+  while (!ready_.empty() && HasRoom()) {
     if (!backoff_.empty()) {
       const absl::Time until = BackedOffUntil(ready_.front().address);
       if (until > now) {
@@ -571,6 +577,9 @@ void Engine::Impl::Start(Probe probe, absl::Time now, absl::Duration backoff) {
   c.session->Start(now);
   c.timed_phase = smtp::Phase::kDone;
   ++open_;
+  if (options_.shared_open != nullptr) {
+    options_.shared_open->fetch_add(1, std::memory_order_relaxed);
+  }
 
   const int family = c.probe.address.sin6_family;
   c.fd =
@@ -850,6 +859,9 @@ void Engine::Impl::Release(Connection& c) {
   const Probe probe = std::move(c.probe);
   free_.push_back(c.slot);
   --open_;
+  if (options_.shared_open != nullptr) {
+    options_.shared_open->fetch_sub(1, std::memory_order_relaxed);
+  }
   AddressDone(probe);
 }
 

@@ -51,6 +51,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -81,15 +82,22 @@ struct Deadlines {
 
 struct EngineOptions {
   size_t concurrency = 1000;  // connections open at once
-  double rate = 0;            // new connections per second; 0 = no limit
-  size_t per_address = 1;     // connections at once to one address
+  // Engines that share one global limit (EnginePool's threads): connections
+  // open in all of them, counted here, stay below shared_limit as well as
+  // each engine's own `concurrency`. The check and the count are not one
+  // atomic step, so for an instant the total may exceed the limit by at
+  // most the number of engines minus one. Null: no shared limit.
+  std::atomic<size_t>* shared_open = nullptr;
+  size_t shared_limit = 0;
+  double rate = 0;         // new connections per second; 0 = no limit
+  size_t per_address = 1;  // connections at once to one address
   // Probes at once (ready or running) of one Probe::group; 0: no limit.
   // With several engines (EnginePool) each gets ceil(limit / engines).
   size_t per_group = 0;
   // After a 421 reply (to the greeting or any command), ECONNRESET or EPIPE
-  // from an address (not ECONNREFUSED: a closed port), its next probes wait this long, twice as
-  // long after each further one, at most backoff_max; a success resets it.
-  // Zero: no backoff.
+  // from an address (not ECONNREFUSED: a closed port), its next probes wait
+  // this long, twice as long after each further one, at most backoff_max; a
+  // success resets it. Zero: no backoff.
   absl::Duration backoff_initial = absl::Seconds(1);
   absl::Duration backoff_max = absl::Seconds(60);
   Deadlines deadlines;

@@ -16,10 +16,12 @@
 // batch, not per probe. Everything else (records, planning, output) stays
 // on the calling thread.
 //
-// Global limits are divided among the workers: concurrency and rate evenly
-// (the remainder to the first ones), the per-address limit as is (an
-// address belongs to one worker), a per-group limit (--per-provider) as
-// ceil(limit / workers) (a provider's addresses are spread over workers).
+// Global limits across the workers: the concurrency through one shared
+// count of open connections (each worker may use all of it, since probes
+// go where their address hashes, which is never exactly even), the rate
+// split evenly, the per-address limit as is (an address belongs to one
+// worker), a per-group limit (--per-provider) as ceil(limit / workers) (a
+// provider's addresses are spread over workers).
 #ifndef SMTPSCAN_ENGINE_POOL_H_
 #define SMTPSCAN_ENGINE_POOL_H_
 
@@ -48,10 +50,6 @@ struct PoolOptions {
   absl::AnyInvocable<absl::StatusOr<std::unique_ptr<tls::Context>>()>
       make_tls_context;
 };
-
-// The `i`-th of `n` even shares of `total` (the first total % n get one
-// more): how global limits are divided among workers.
-size_t ShareOf(size_t total, size_t i, size_t n);
 
 class EnginePool {
  public:

@@ -199,6 +199,41 @@ TEST_F(ThreadsTest, PerAddressLimitHoldsAcrossThreads) {
   EXPECT_GE(run.took(), absl::Milliseconds(6 * 300));
 }
 
+TEST(ThreadsConcurrencyTest, EveryThreadMayUseTheWholeConcurrency) {
+  // 24 tarpits on 24 addresses, -c 24, 4 threads: the addresses never hash
+  // evenly over the threads, yet all 24 conversations must run at once (a
+  // fixed share of 6 per thread would leave some waiting for a 2 s
+  // greeting deadline before they start).
+  std::vector<std::string> listeners;
+  for (int i = 1; i <= 24; ++i) {
+    listeners.push_back(absl::StrCat("127.0.8.", i, ":0=tarpit"));
+  }
+  test::TestServer server(listeners);
+  ASSERT_TRUE(server.ok());
+  std::vector<std::string> lines;
+  for (const auto& e : server.Of("tarpit")) lines.push_back(e.str());
+  ASSERT_EQ(lines.size(), 24u);
+  ScanProcess run(lines,
+                  {"--threads", "4", "-c", "24", "--greeting-timeout", "2s"});
+  ASSERT_EQ(run.Wait(), 0) << run.Stderr();
+  const std::map<int, Json> records = run.Records();
+  ASSERT_EQ(records.size(), 24u);
+  absl::Time first = absl::InfiniteFuture(), last = absl::InfinitePast();
+  for (const auto& [line, j] : records) {
+    EXPECT_EQ(j["status"], "greeting-timeout") << j.dump();
+    absl::Time t;
+    std::string error;
+    ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full,
+                                j["probes"][0]["started_at"].get<std::string>(),
+                                &t, &error))
+        << error;
+    first = std::min(first, t);
+    last = std::max(last, t);
+  }
+  EXPECT_LT(last - first, absl::Seconds(1.5))
+      << "some conversations waited for a slot";
+}
+
 TEST_F(ThreadsTest, InterruptFinishesRunningConversationsThenExits130) {
   // Three lines to a tarpit (one runs, two wait for the per-address limit)
   // and healthy servers. After SIGINT the running tarpit conversation
