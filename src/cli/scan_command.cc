@@ -219,9 +219,8 @@ class Scan {
   // scan was interrupted (domains still resolving then get no record:
   // --resume scans them again).
   bool AllFed() const {
-    return stopping_ ||
-           (input_done_ &&
-            (domains_ == nullptr || domains_->domains_in_progress() == 0));
+    return stopping_ || (input_done_ && (domains_ == nullptr ||
+                                         domains_->domains_in_progress() == 0));
   }
   // After every batch: acts on SIGINT and SIGTERM. The first stops taking
   // input and drops probes not yet connected; the conversations running
@@ -549,8 +548,8 @@ int Scan::Run() {
   if (resume_ != nullptr && input_done_) {
     if (skipped_ != resume_->done.count()) {
       return Finish(Fail(absl::StrCat(
-          "--resume: ", options_.output, " does not belong to this input: ",
-          resume_->done.count() - skipped_,
+          "--resume: ", options_.output,
+          " does not belong to this input: ", resume_->done.count() - skipped_,
           " of its records name lines this input (and --shard) does not "
           "have")));
     }
@@ -815,8 +814,7 @@ void Scan::CheckInterrupt() {
     if (!options_.quiet) {
       std::cerr << "\nsmtpscan: " << strsignal(g_interrupt_signal.load())
                 << ": finishing " << pool_->open_connections()
-                << " conversations within "
-                << absl::FormatDuration(grace_)
+                << " conversations within " << absl::FormatDuration(grace_)
                 << " (signal again to stop now)\n";
     }
   }
@@ -855,8 +853,7 @@ bool Scan::Feed() {
     // Another shard's line: read (and counted), but not this run's to
     // parse or record. Line numbers stay those of the whole input, so
     // the shards' outputs merge with cat.
-    if (!shard_.whole() &&
-        !scan::InShard(shard_, scan::ShardKey(line.text))) {
+    if (!shard_.whole() && !scan::InShard(shard_, scan::ShardKey(line.text))) {
       continue;
     }
     // --resume: the output has this line's record already.

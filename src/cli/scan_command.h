@@ -14,7 +14,7 @@ struct ScanOptions {
   std::string input;
   std::string shard = "0/1";  // I/N or auto (scan/shard.h)
   std::string output = "-";
-  std::string format;  // empty: from the output file name
+  std::string format;   // empty: from the output file name
   bool resume = false;  // continue into `output` (output/resume.h)
   std::string ports = "25";
   std::string implicit_tls_ports = "465";
@@ -22,8 +22,8 @@ struct ScanOptions {
   std::string ca_file;            // empty: the system trust store
   bool probe = false;             // HELP and an unknown command before QUIT
   std::vector<std::string> fingerprints;  // extra rule files
-  size_t threads = 0;  // engine threads; 0: one per core
-  std::string grace_time = "30s";  // after SIGINT/SIGTERM
+  size_t threads = 0;                     // engine threads; 0: one per core
+  std::string grace_time = "30s";         // after SIGINT/SIGTERM
   size_t concurrency = 1000;
   double rate = 500;
   size_t per_address = 1;
