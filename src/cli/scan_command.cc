@@ -813,8 +813,9 @@ void Scan::CheckInterrupt() {
     pool_->DropQueued();
     if (!options_.quiet) {
       std::cerr << "\nsmtpscan: " << strsignal(g_interrupt_signal.load())
-                << ": finishing " << pool_->open_connections()
-                << " conversations within " << absl::FormatDuration(grace_)
+                << ": finishing the conversations running ("
+                << pool_->open_connections() << ") within "
+                << absl::FormatDuration(grace_)
                 << " (signal again to stop now)\n";
     }
   }

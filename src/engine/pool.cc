@@ -97,12 +97,10 @@ class EnginePool::Impl {
 
   absl::Status Init();
   Engine& home() { return *home_; }
-  size_t threads() const { return options_.threads; }
   bool Accepting() const {
     return outstanding_ < 2 * options_.engine.concurrency;
   }
   void Submit(Probe probe);
-  size_t outstanding() const { return outstanding_; }
   size_t open_connections() const;
   void DropQueued();
   void Abandon();
@@ -382,10 +380,8 @@ absl::StatusOr<std::unique_ptr<EnginePool>> EnginePool::Create(
 }
 
 Engine& EnginePool::home() { return impl_->home(); }
-size_t EnginePool::threads() const { return impl_->threads(); }
 bool EnginePool::Accepting() const { return impl_->Accepting(); }
 void EnginePool::Submit(Probe probe) { impl_->Submit(std::move(probe)); }
-size_t EnginePool::outstanding() const { return impl_->outstanding(); }
 size_t EnginePool::open_connections() const {
   return impl_->open_connections();
 }

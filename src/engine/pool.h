@@ -68,8 +68,6 @@ class EnginePool {
   // The calling thread's engine, for WatchFd (resolver and HTTP sockets).
   Engine& home();
 
-  size_t threads() const;
-
   // True while the pool wants more probes: fewer are outstanding (queued
   // or running, in any thread) than twice the global concurrency.
   bool Accepting() const;
@@ -77,14 +75,12 @@ class EnginePool {
   // Routes a probe to the engine that owns its address.
   void Submit(Probe probe);
 
-  // Probes submitted whose results have not yet been delivered.
-  size_t outstanding() const;
-  // Connections open now, summed over the engines (read without locks: a
-  // snapshot for progress reports).
+  // Connections open now in all engines (a relaxed read of the shared
+  // count: a snapshot for progress reports).
   size_t open_connections() const;
 
   // Stops starting new probes: every probe not yet connected is dropped
-  // (its result never arrives and outstanding() no longer counts it);
+  // (its result never arrives and Accepting() no longer counts it);
   // conversations already running go on to their end or their deadlines.
   void DropQueued();
 
