@@ -1,5 +1,7 @@
 #include "cli/app.h"
 
+#include <signal.h>
+
 #include <iostream>
 
 #include "CLI/CLI.hpp"
@@ -15,6 +17,11 @@
 namespace smtpscan::cli {
 
 int Main(int argc, char** argv) {
+  // A reader that goes away (`smtpscan ... | head`) must give a one-line
+  // "cannot write standard output: Broken pipe" and exit 1, like any other
+  // failing output, not a silent death by SIGPIPE. Sockets never raise it
+  // (the engine sends with MSG_NOSIGNAL), so this only concerns outputs.
+  signal(SIGPIPE, SIG_IGN);
   CLI::App app(
       "smtpscan: a bulk SMTP scanner.\n\n"
       "  smtpscan -i targets.txt -o out.ndjson     scan addresses\n"

@@ -244,7 +244,8 @@ int RunFingerprint(const FingerprintOptions& o) {
   auto fingerprinter =
       fingerprint::Fingerprinter::CreateFromFiles(o.fingerprints);
   if (!fingerprinter.ok()) {
-    std::cerr << kName << ": " << fingerprinter.status().message() << "\n";
+    std::cerr << kName << ": --fingerprints "
+              << fingerprinter.status().message() << "\n";
     return kExitUsage;
   }
 

@@ -4,23 +4,29 @@
 #include <netdb.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/app.h"
@@ -61,17 +67,103 @@ constexpr absl::Duration kDnsTick = absl::Milliseconds(50);
 // domain mode carry this bit and the planner's probe id.
 constexpr uint64_t kDomainProbe = uint64_t{1} << 63;
 
-// "30s", "500ms", "2m" (absl::ParseDuration), or a bare number of seconds.
+// "30s", "500ms", "2m" (absl::ParseDuration), or a bare number of seconds,
+// from 1 ms to 24 h: below that no phase can finish, above it a stuck
+// conversation would hold its slot for days (and "inf" or "1e300" would
+// overflow deadline arithmetic).
 absl::StatusOr<absl::Duration> ParseTimeout(const std::string& flag,
                                             const std::string& text) {
   absl::Duration d;
   double seconds = 0;
-  if (absl::ParseDuration(text, &d) && d > absl::ZeroDuration()) return d;
-  if (absl::SimpleAtod(text, &seconds) && seconds > 0) {
-    return absl::Seconds(seconds);
+  bool parsed = absl::ParseDuration(text, &d);
+  if (!parsed && absl::SimpleAtod(text, &seconds) && std::isfinite(seconds)) {
+    d = absl::Seconds(seconds);
+    parsed = true;
   }
+  if (parsed && d >= absl::Milliseconds(1) && d <= absl::Hours(24)) return d;
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag, ": '", text,
+                   "' is not a duration from 1ms to 24h (e.g. 30s, 500ms)"));
+}
+
+// A rate option's value: a finite number of events per second, 0 for no
+// limit. CLI11's NonNegativeNumber accepts "nan" and prints DBL_MAX.
+CLI::Validator RateValidator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double value = 0;
+        if (absl::SimpleAtod(text, &value) && std::isfinite(value) &&
+            value >= 0 && value <= 1e9) {
+          return "";
+        }
+        return absl::StrCat("'", text,
+                            "' is not a number from 0 to 1e9 per second (0 "
+                            "for no limit)");
+      },
+      "RATE");
+}
+
+// Checks an EHLO/HELO argument (RFC 5321 §4.1.1.1): a host name of letters,
+// digits and inner hyphens, or an address literal "[192.0.2.1]" /
+// "[IPv6:2001:db8::1]". Anything else (spaces, CR/LF that would inject a
+// command, underscores, IDN U-labels) is refused rather than sent. A name
+// without a dot passes only with `force`.
+absl::StatusOr<std::string> CheckEhloName(const std::string& name, bool force) {
+  auto invalid = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--ehlo-name: '", absl::CHexEscape(name), "' ", why,
+        "; pass a host name you control, e.g. --ehlo-name scan.example.org"));
+  };
+  if (name.size() >= 2 && name.front() == '[' && name.back() == ']') {
+    absl::string_view inner(name.data() + 1, name.size() - 2);
+    const bool v6 = absl::ConsumePrefix(&inner, "IPv6:");
+    auto ip = scan::ParseIpAddress(inner);
+    if (ip.has_value() && (ip->family == AF_INET6) == v6) return name;
+    return invalid(
+        "is not an address literal ([192.0.2.1], [IPv6:2001:db8::1])");
+  }
+  if (name.find('.') == std::string::npos) {
+    const bool label_ok =
+        !name.empty() && name.size() <= 63 && name.front() != '-' &&
+        name.back() != '-' && std::all_of(name.begin(), name.end(), [](char c) {
+          return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-';
+        });
+    if (!label_ok) return invalid("is not a host name");
+    if (force) return absl::AsciiStrToLower(name);
+    return invalid(
+        "is not fully qualified and servers may refuse it (--force-ehlo-name "
+        "sends it anyway)");
+  }
+  const bool ascii = std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isgraph(static_cast<unsigned char>(c));
+  });
+  auto parsed = dns::ParseDomainName(name);
+  if (!ascii || !parsed.ok() || !parsed->unicode.empty()) {
+    return invalid(absl::StrCat(
+        "is not a host name",
+        parsed.ok() ? " in ASCII (use the xn-- form)"
+                    : absl::StrCat(": ", parsed.status().message())));
+  }
+  return parsed->ascii;
+}
+
+// Binds a throwaway socket to `source` so that an address this machine
+// does not have is refused at start, not reported as EADDRNOTAVAIL by
+// every probe.
+absl::Status CheckBindable(const std::string& text,
+                           const scan::SocketAddress& source) {
+  const int fd =
+      socket(source.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return absl::InternalError(
+        absl::StrCat("--source-address ", text, ": socket: ", strerror(errno)));
+  }
+  const int r = bind(fd, source.get(), source.length);
+  const int error = errno;
+  close(fd);
+  if (r == 0) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
-      flag, ": '", text, "' is not a positive duration (e.g. 30s, 500ms)"));
+      "--source-address ", text, ": cannot bind: ", strerror(error)));
 }
 
 // The machine's fully qualified name, as `hostname -f` finds it.
@@ -222,7 +314,8 @@ class Scan {
     return stopping_ || (input_done_ && (domains_ == nullptr ||
                                          domains_->domains_in_progress() == 0));
   }
-  // After every batch: acts on SIGINT and SIGTERM. The first stops taking
+  // After every batch: ends the run when the output failed, and acts on
+  // SIGINT and SIGTERM. The first signal stops taking
   // input and drops probes not yet connected; the conversations running
   // get until the grace time ends. A second signal, or the end of the
   // grace time, abandons them.
@@ -294,6 +387,7 @@ class Scan {
   std::string out_;
   absl::Time flushed_ = absl::Now();  // when out_ was last written
   absl::Status failure_;              // the first failure of the tool itself
+  bool output_failed_ = false;        // failure_ is a write to the output
   // Boxed: a flat table of large records would cost its slot size for
   // every empty slot too.
   absl::flat_hash_map<uint64_t, std::unique_ptr<PendingRecord>> pending_;
@@ -317,8 +411,18 @@ int Scan::Fail(absl::string_view message) {
 
 int Scan::Run() {
   // Option values that CLI11 cannot check by itself.
-  auto ports = scan::ParsePortList(options_.ports);
-  auto implicit = scan::ParsePortList(options_.implicit_tls_ports);
+  // Each error names its option: "-p/--ports: bad port list '0': ...".
+  auto named = [](absl::string_view flag, auto result) {
+    if (!result.ok()) {
+      result =
+          absl::Status(result.status().code(),
+                       absl::StrCat(flag, ": ", result.status().message()));
+    }
+    return result;
+  };
+  auto ports = named("-p/--ports", scan::ParsePortList(options_.ports));
+  auto implicit = named("--implicit-tls-ports",
+                        scan::ParsePortList(options_.implicit_tls_ports));
   auto connect = ParseTimeout("--connect-timeout", options_.connect_timeout);
   auto greeting = ParseTimeout("--greeting-timeout", options_.greeting_timeout);
   auto reply = ParseTimeout("--reply-timeout", options_.reply_timeout);
@@ -365,8 +469,14 @@ int Scan::Run() {
         return kExitUsage;
       }
     }
+    if (*backoff_max < *backoff) {
+      std::cerr << "smtpscan: --backoff-max " << options_.backoff_max
+                << " is shorter than --backoff " << options_.backoff
+                << " (see smtpscan --help)\n";
+      return kExitUsage;
+    }
     engine_options.backoff_initial = *backoff;
-    engine_options.backoff_max = std::max(*backoff, *backoff_max);
+    engine_options.backoff_max = *backoff_max;
   }
   engine_options.deadlines = {*connect, *greeting, *reply, *session};
   for (const std::string& text : options_.source_addresses) {
@@ -376,8 +486,22 @@ int Scan::Run() {
                 << "' is not an IP address (see smtpscan --help)\n";
       return kExitUsage;
     }
+    const bool seen = ip->family == AF_INET
+                          ? engine_options.source4.has_value()
+                          : engine_options.source6.has_value();
+    if (seen) {
+      std::cerr << "smtpscan: --source-address: more than one "
+                << (ip->family == AF_INET ? "IPv4" : "IPv6")
+                << " address; give at most one per family (see smtpscan "
+                   "--help)\n";
+      return kExitUsage;
+    }
     const scan::SocketAddress sa =
         scan::MakeSocketAddress(ip->family, ip->bytes.data(), 0);
+    if (absl::Status s = CheckBindable(text, sa); !s.ok()) {
+      std::cerr << "smtpscan: " << s.message() << "\n";
+      return kExitUsage;
+    }
     if (ip->family == AF_INET) {
       engine_options.source4 = *reinterpret_cast<const sockaddr_in*>(sa.get());
     } else {
@@ -385,16 +509,25 @@ int Scan::Run() {
     }
   }
 
-  std::string ehlo = options_.ehlo_name;
-  if (ehlo.empty()) ehlo = FullyQualifiedHostName();
-  if (ehlo.find('.') == std::string::npos && !options_.force_ehlo_name) {
-    std::cerr << "smtpscan: EHLO name '" << ehlo
-              << "' is not fully qualified; servers may refuse it. Pass "
-                 "--ehlo-name NAME (a name you control), or "
-                 "--force-ehlo-name to use it anyway\n";
+  for (const std::string& text : options_.resolvers) {
+    if (auto server = dns::ParseServer(text); !server.ok()) {
+      std::cerr << "smtpscan: " << server.status().message()
+                << " (see smtpscan --help)\n";
+      return kExitUsage;
+    }
+  }
+
+  auto ehlo =
+      CheckEhloName(options_.ehlo_name.empty() ? FullyQualifiedHostName()
+                                               : options_.ehlo_name,
+                    options_.force_ehlo_name);
+  if (!ehlo.ok()) {
+    std::cerr << "smtpscan: " << ehlo.status().message()
+              << (options_.ehlo_name.empty() ? " (this machine's name)" : "")
+              << "\n";
     return kExitUsage;
   }
-  plain_.ehlo_name = ehlo;
+  plain_.ehlo_name = *ehlo;
   plain_.probe = options_.probe;
   plain_.starttls =
       options_.starttls == "always"  ? smtp::StartTlsPolicy::kAlways
@@ -405,17 +538,25 @@ int Scan::Run() {
   implicit_tls_ = plain_;
   implicit_tls_.implicit_tls = true;
 
-  auto policy = scan::AddressPolicy::Create(
-      options_.allow_private, options_.blocklists, options_.allowlists);
-  if (!policy.ok()) {
-    std::cerr << "smtpscan: " << policy.status().message() << "\n";
-    return kExitUsage;
+  // A bad list file is named with its option: "--blocklist FILE:LINE: ...".
+  policy_ = std::make_unique<scan::AddressPolicy>(
+      *scan::AddressPolicy::Create(options_.allow_private, {}, {}));
+  using ListKind = scan::AddressPolicy::ListKind;
+  for (const auto& [flag, kind, paths] :
+       {std::tuple("--blocklist", ListKind::kBlocklist, &options_.blocklists),
+        std::tuple("--allowlist", ListKind::kAllowlist,
+                   &options_.allowlists)}) {
+    for (const std::string& path : *paths) {
+      if (absl::Status s = policy_->AddListFile(kind, path); !s.ok()) {
+        std::cerr << "smtpscan: " << flag << " " << s.message() << "\n";
+        return kExitUsage;
+      }
+    }
   }
-  policy_ = std::make_unique<scan::AddressPolicy>(std::move(*policy));
   opt_out_ = std::make_unique<scan::OptOutList>();
   for (const std::string& path : options_.opt_outs) {
     if (absl::Status s = opt_out_->AddFile(path, policy_.get()); !s.ok()) {
-      std::cerr << "smtpscan: " << s.message() << "\n";
+      std::cerr << "smtpscan: --opt-out " << s.message() << "\n";
       return kExitUsage;
     }
   }
@@ -458,7 +599,8 @@ int Scan::Run() {
   auto fingerprinter =
       fingerprint::Fingerprinter::CreateFromFiles(options_.fingerprints);
   if (!fingerprinter.ok()) {
-    std::cerr << "smtpscan: " << fingerprinter.status().message() << "\n";
+    std::cerr << "smtpscan: --fingerprints " << fingerprinter.status().message()
+              << "\n";
     return kExitUsage;
   }
   fingerprinter_ = *std::move(fingerprinter);
@@ -803,6 +945,16 @@ void Scan::MatchMtaSts(output::DomainRecord* record) {
 }
 
 void Scan::CheckInterrupt() {
+  // An output that failed (full disk, reader gone) ends the run at once:
+  // no later record could be written, so nothing is read or kept running.
+  if (output_failed_ && !abandoned_) {
+    stopping_ = true;
+    input_done_ = true;
+    abandoned_ = true;
+    pool_->DropQueued();
+    pool_->Abandon();
+    return;
+  }
   const int count = g_interrupt_count.load();
   const absl::Time now = absl::Now();
   if (count > interrupt_count_ && !stopping_) {
@@ -1030,7 +1182,10 @@ void Scan::Flush(bool force) {
   flushed_ = now;
   // Whole records: with compression, one frame each (output/sink.h).
   if (failure_.ok()) {
-    if (absl::Status s = sink_->Write(out_); !s.ok()) failure_ = s;
+    if (absl::Status s = sink_->Write(out_); !s.ok()) {
+      failure_ = s;
+      output_failed_ = true;  // the loop stops at its next batch
+    }
   }
   out_.clear();
 }
@@ -1097,7 +1252,7 @@ void AddScanOptions(CLI::App* app, ScanOptions* o) {
   app->add_option("-r,--rate", o->rate,
                   "New connections per second, 0 for no limit")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(RateValidator());
   app->add_option("--per-address", o->per_address,
                   "Connections at once to one address")
       ->capture_default_str()
@@ -1189,7 +1344,7 @@ void AddScanOptions(CLI::App* app, ScanOptions* o) {
   app->add_option("--dns-rate", o->dns_rate,
                   "DNS queries per second, 0 for no limit")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(RateValidator());
   app->add_option("--layout", o->layout,
                   "nested: every domain record holds its probes in full; "
                   "split (NDJSON): each probe result is written once, as "

@@ -50,8 +50,9 @@ uint16_t RandomQueryId() {
   return id;
 }
 
-// "IP", "IP:PORT", "[IPv6]" or "[IPv6]:PORT" → c-ares's CSV form.
-absl::StatusOr<std::string> ServerCsvEntry(absl::string_view text) {
+}  // namespace
+
+absl::StatusOr<std::string> ParseServer(absl::string_view text) {
   std::string host(text);
   std::string port = "53";
   if (!text.empty() && text.front() == '[') {
@@ -88,8 +89,6 @@ absl::StatusOr<std::string> ServerCsvEntry(absl::string_view text) {
   return v6 ? absl::StrCat("[", host, "]:", number)
             : absl::StrCat(host, ":", number);
 }
-
-}  // namespace
 
 class Resolver::Impl {
  public:
@@ -174,7 +173,7 @@ absl::Status Resolver::Impl::Init() {
   if (!options_.servers.empty()) {
     std::vector<std::string> csv;
     for (const std::string& s : options_.servers) {
-      absl::StatusOr<std::string> entry = ServerCsvEntry(s);
+      absl::StatusOr<std::string> entry = ParseServer(s);
       if (!entry.ok()) return entry.status();
       csv.push_back(*std::move(entry));
     }

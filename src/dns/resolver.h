@@ -121,6 +121,12 @@ class Lookup {
                          absl::AnyInvocable<void(TlsaAnswer)> done) = 0;
 };
 
+// Parses a --resolver value: "IP", "IP:PORT", "[IPv6]" or "[IPv6]:PORT"
+// (port 53 when none is given). Returns c-ares's server form ("IP:PORT",
+// "[IPv6]:PORT"), or InvalidArgument with a one-line reason naming
+// --resolver.
+absl::StatusOr<std::string> ParseServer(absl::string_view text);
+
 class Resolver final : public Lookup {
  public:
   // Fails with a one-line reason (a bad --resolver, no usable resolv.conf).

@@ -283,20 +283,20 @@ TEST_F(ScanTest, PerAddressLimitSerialisesOneServer) {
   EXPECT_GE(took, absl::Milliseconds(5 * 300));
 }
 
-TEST_F(ScanTest, SourceAddressIsUsedAndAFailedBindIsRecorded) {
+TEST_F(ScanTest, SourceAddressIsUsedAndAnUnbindableOneIsRefused) {
   // Bound to a loopback source, the conversation works.
   RunResult r = Scan({Target("postfix")}, {"--source-address 127.0.0.1"});
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_EQ(r.records.size(), 1u);
   EXPECT_EQ(r.records[0]["status"], "success");
-  // An address this machine does not have cannot be bound: the probe says
-  // so (EADDRNOTAVAIL), the run goes on.
+  // An address this machine does not have cannot be bound: refused at
+  // start in one line (a usage error), rather than every probe failing
+  // with EADDRNOTAVAIL.
   r = Scan({Target("postfix")}, {"--source-address 192.0.2.1"});
-  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
-  ASSERT_EQ(r.records.size(), 1u);
-  EXPECT_EQ(r.records[0]["probes"][0]["status_detail"], "EADDRNOTAVAIL")
-      << r.records[0].dump();
-  EXPECT_NE(r.records[0]["status"], "success");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.stderr_text,
+            "smtpscan: --source-address 192.0.2.1: cannot bind: Cannot "
+            "assign requested address\n");
 }
 
 TEST_F(ScanTest, RateLimitSpacesNewConnections) {
