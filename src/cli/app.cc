@@ -1,7 +1,10 @@
 #include "cli/app.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
@@ -15,6 +18,30 @@
 #endif
 
 namespace smtpscan::cli {
+namespace {
+
+bool g_closed_at_start[3] = {false, false, false};
+
+// See StandardStreamWasClosed. In order: open(2) takes the lowest free
+// number, which is the closed stream's when the ones below it are open.
+void ReopenClosedStandardStreams() {
+  for (int fd = 0; fd < 3; ++fd) {
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    g_closed_at_start[fd] = true;
+    const int opened =
+        open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);  // not CLOEXEC
+    if (opened >= 0 && opened != fd) {
+      dup2(opened, fd);
+      close(opened);
+    }
+  }
+}
+
+}  // namespace
+
+bool StandardStreamWasClosed(int fd) {
+  return fd >= 0 && fd < 3 && g_closed_at_start[fd];
+}
 
 int Main(int argc, char** argv) {
   // A reader that goes away (`smtpscan ... | head`) must give a one-line
@@ -22,6 +49,7 @@ int Main(int argc, char** argv) {
   // failing output, not a silent death by SIGPIPE. Sockets never raise it
   // (the engine sends with MSG_NOSIGNAL), so this only concerns outputs.
   signal(SIGPIPE, SIG_IGN);
+  ReopenClosedStandardStreams();
   CLI::App app(
       "smtpscan: a bulk SMTP scanner.\n\n"
       "  smtpscan -i targets.txt -o out.ndjson     scan addresses\n"

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -249,6 +250,14 @@ int RunFingerprint(const FingerprintOptions& o) {
     return kExitUsage;
   }
 
+  for (const auto& [name, fd, verb] :
+       {std::tuple(o.input, 0, "read standard input"),
+        std::tuple(o.output, 1, "write standard output")}) {
+    if (name == "-" && StandardStreamWasClosed(fd)) {
+      std::cerr << kName << ": cannot " << verb << ": it is closed\n";
+      return kExitFailure;
+    }
+  }
   File in(o.input == "-" ? stdin : std::fopen(o.input.c_str(), "rb"));
   if (in == nullptr) {
     std::cerr << kName << ": cannot open " << o.input << ": "

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cli/app.h"
+#include "output/sink.h"
 #include "output/writer.h"
 #include "smtp/transcript.h"
 
@@ -125,19 +126,20 @@ int RunReplay(const ReplayOptions& o) {
     writer->Write(record, &out);
   }
 
-  if (o.output == "-") {
-    std::cout << out << std::flush;
-    if (!std::cout) {
-      std::cerr << "smtpscan replay: cannot write to standard output\n";
-      return kExitFailure;
-    }
-    return kExitOk;
+  // The scan's sink: the same one-line errors ("cannot write standard
+  // output: Broken pipe"), compression by extension, and a lock.
+  if (o.output == "-" && StandardStreamWasClosed(1)) {
+    std::cerr << "smtpscan replay: cannot write standard output: it is "
+                 "closed\n";
+    return kExitFailure;
   }
-  std::ofstream file(o.output, std::ios::binary | std::ios::trunc);
-  file << out;
-  file.close();
-  if (!file) {
-    std::cerr << "smtpscan replay: cannot write " << o.output << "\n";
+  auto sink =
+      output::OutputSink::Open(o.output, output::CompressionForPath(o.output),
+                               output::OutputSink::Mode::kTruncate);
+  absl::Status written = sink.ok() ? (*sink)->Write(out) : sink.status();
+  if (written.ok()) written = (*sink)->Close();
+  if (!written.ok()) {
+    std::cerr << "smtpscan replay: " << written.message() << "\n";
     return kExitFailure;
   }
   return kExitOk;

@@ -562,6 +562,9 @@ int Scan::Run() {
   }
 
   if (options_.input == "-") {
+    if (StandardStreamWasClosed(0)) {
+      return Fail("cannot read standard input: it is closed");
+    }
     in_fd_ = 0;
   } else {
     in_fd_ = open(options_.input.c_str(), O_RDONLY | O_CLOEXEC);
@@ -652,6 +655,9 @@ int Scan::Run() {
                         : "")
                 << "\n";
     }
+  }
+  if (options_.output == "-" && StandardStreamWasClosed(1)) {
+    return Fail("cannot write standard output: it is closed");
   }
   auto sink = output::OutputSink::Open(
       options_.output, compression,
@@ -993,8 +999,9 @@ bool Scan::Feed() {
     }
     absl::StatusOr<absl::optional<scan::InputLine>> next = reader_->Next();
     if (!next.ok()) {
-      failure_ = absl::DataLossError(
-          absl::StrCat(options_.input, ": ", next.status().message()));
+      failure_ = absl::DataLossError(absl::StrCat(
+          options_.input == "-" ? "standard input" : options_.input, ": ",
+          next.status().message()));
       input_done_ = true;
       return false;
     }

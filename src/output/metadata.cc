@@ -2,13 +2,16 @@
 
 #include <fcntl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "output/text.h"
 #include "rapidjson/prettywriter.h"
@@ -177,30 +180,69 @@ std::string FormatMetadata(const RunMetadata& m) {
                       "\n");
 }
 
-absl::Status WriteMetadataFile(const std::string& path,
-                               const RunMetadata& metadata) {
-  const std::string text = FormatMetadata(metadata);
-  // Same directory as the target: rename(2) is atomic only within one file
-  // system. The pid keeps two runs writing one path from sharing the file.
-  const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
-  auto fail = [&path] {
-    return absl::DataLossError(
-        absl::StrCat("cannot write ", path, ": ", strerror(errno)));
-  };
-  const int fd =
-      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail();
+namespace {
+
+// Writes all of `text` to `fd`, retrying after EINTR and short writes.
+bool WriteAll(int fd, absl::string_view text) {
   size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = write(fd, text.data() + done, text.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      absl::Status s = fail();
-      close(fd);
-      unlink(tmp.c_str());
-      return s;
+      return false;
     }
     done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status WriteMetadataFile(const std::string& path,
+                               const RunMetadata& metadata) {
+  const std::string text = FormatMetadata(metadata);
+  auto fail = [&path] {
+    return absl::DataLossError(
+        absl::StrCat("cannot write ", path, ": ", strerror(errno)));
+  };
+  // Something that is not a regular file (a FIFO, /dev/stderr, a terminal)
+  // is written in place: renaming over it would replace a device node or
+  // pipe with a file (and, as root, break /dev/null for everyone).
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) {
+      errno = EISDIR;
+      return fail();
+    }
+    // O_NONBLOCK: a FIFO nobody reads fails (ENXIO) instead of blocking
+    // the run; the writes themselves block as usual.
+    const int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return fail();
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    const bool ok = WriteAll(fd, text);
+    const int error = errno;
+    close(fd);
+    errno = error;
+    return ok ? absl::OkStatus() : fail();
+  }
+  // A symbolic link keeps pointing where it did: the file it names is
+  // replaced, not the link.
+  std::string target = path;
+  if (char* real = realpath(path.c_str(), nullptr); real != nullptr) {
+    target = real;
+    free(real);
+  }
+  // Same directory as the target: rename(2) is atomic only within one file
+  // system. The pid keeps two runs writing one path from sharing the file.
+  const std::string tmp = absl::StrCat(target, ".tmp.", getpid());
+  const int fd =
+      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return fail();
+  if (!WriteAll(fd, text)) {
+    absl::Status s = fail();
+    close(fd);
+    unlink(tmp.c_str());
+    return s;
   }
   // fsync before rename: otherwise a crash can leave the new name pointing
   // at an empty file (ext4 and xfs order data and rename only on request).
@@ -215,7 +257,7 @@ absl::Status WriteMetadataFile(const std::string& path,
     unlink(tmp.c_str());
     return s;
   }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
+  if (rename(tmp.c_str(), target.c_str()) != 0) {
     absl::Status s = fail();
     unlink(tmp.c_str());
     return s;
