@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "fingerprint/observation.h"
@@ -179,6 +180,25 @@ size_t ZeroWithExponentPrefix(absl::string_view t) {
   return size - t.size() + digits;
 }
 
+// True when RapidJSON 1.1.0's full-precision path would overflow on the
+// number `t`: StrtodDiyFp takes significant digits while they fit in 64
+// bits, and digits starting 18446744073709551615 (2^64-1) followed by a
+// digit of 5 or more round up to 2^64, which wraps to a zero significand
+// (UBSan: __builtin_clzll(0); then a wrong value). Found by
+// ndjson_reader_fuzz.
+bool OverflowsFullPrecision(absl::string_view t) {
+  std::string digits;
+  for (char c : t) {
+    if (c == 'e' || c == 'E') break;
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) continue;
+    if (digits.empty() && c == '0') continue;  // leading zeros
+    digits.push_back(c);
+    if (digits.size() > 20) break;
+  }
+  return digits.size() > 20 &&
+         absl::StartsWith(digits, "18446744073709551615") && digits[20] >= '5';
+}
+
 }  // namespace
 
 absl::StatusOr<Observation> ObservationFromJson(const Value& probe) {
@@ -205,6 +225,7 @@ absl::Status ParseJsonLine(absl::string_view line, rapidjson::Document* doc) {
   // whatever this finds.
   int depth = 0;
   bool in_string = false;
+  bool full_precision = true;  // see OverflowsFullPrecision
   std::string fixed;  // `line` with such zeros rewritten, when it has any
   size_t copied = 0;  // bytes of `line` already in `fixed`
   for (size_t i = 0; i < line.size(); ++i) {
@@ -231,6 +252,9 @@ absl::Status ParseJsonLine(absl::string_view line, rapidjson::Document* doc) {
       // number becomes "0.0" ("-0.0"), the same number, before parsing.
       size_t end = i;
       while (end < line.size() && IsNumberByte(line[end])) ++end;
+      if (OverflowsFullPrecision(line.substr(i, end - i))) {
+        full_precision = false;
+      }
       const size_t zero = ZeroWithExponentPrefix(line.substr(i, end - i));
       if (zero > 0 && i + zero < end) {
         // More number bytes after a whole number: never valid JSON.
@@ -249,7 +273,15 @@ absl::Status ParseJsonLine(absl::string_view line, rapidjson::Document* doc) {
     absl::StrAppend(&fixed, line.substr(copied));
     line = fixed;
   }
-  doc->Parse<rapidjson::kParseFullPrecisionFlag>(line.data(), line.size());
+  // Full precision keeps every number as written when `smtpscan
+  // fingerprint` writes the record back; a number it would overflow on
+  // (more than 20 significant digits: never exact in a double anyway) makes
+  // the line use the ordinary, nearest-but-one-ULP conversion.
+  if (full_precision) {
+    doc->Parse<rapidjson::kParseFullPrecisionFlag>(line.data(), line.size());
+  } else {
+    doc->Parse(line.data(), line.size());
+  }
   if (doc->HasParseError()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "not JSON: ", rapidjson::GetParseError_En(doc->GetParseError()),
