@@ -105,15 +105,27 @@ CLI::Validator RateValidator() {
 
 // Checks an EHLO/HELO argument (RFC 5321 §4.1.1.1): a host name of letters,
 // digits and inner hyphens, or an address literal "[192.0.2.1]" /
-// "[IPv6:2001:db8::1]". Anything else (spaces, CR/LF that would inject a
-// command, underscores, IDN U-labels) is refused rather than sent. A name
-// without a dot passes only with `force`.
+// "[IPv6:2001:db8::1]". Anything else (underscores, IDN U-labels, a name
+// without a dot) is refused unless `force`, which sends any printable ASCII
+// word as is (to study how servers treat bad names). Spaces, control bytes
+// (CR/LF would inject a command) and non-ASCII are refused even then.
 absl::StatusOr<std::string> CheckEhloName(const std::string& name, bool force) {
   auto invalid = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--ehlo-name: '", absl::CHexEscape(name), "' ", why,
         "; pass a host name you control, e.g. --ehlo-name scan.example.org"));
   };
+  const bool printable_word =
+      !name.empty() && name.size() <= 255 &&
+      std::all_of(name.begin(), name.end(), [](char c) {
+        return absl::ascii_isgraph(static_cast<unsigned char>(c));
+      });
+  if (force) {
+    if (printable_word) return name;
+    return invalid(
+        "has a space, a control byte or non-ASCII (not sent even "
+        "with --force-ehlo-name)");
+  }
   if (name.size() >= 2 && name.front() == '[' && name.back() == ']') {
     absl::string_view inner(name.data() + 1, name.size() - 2);
     const bool v6 = absl::ConsumePrefix(&inner, "IPv6:");
@@ -129,16 +141,12 @@ absl::StatusOr<std::string> CheckEhloName(const std::string& name, bool force) {
           return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-';
         });
     if (!label_ok) return invalid("is not a host name");
-    if (force) return absl::AsciiStrToLower(name);
     return invalid(
         "is not fully qualified and servers may refuse it (--force-ehlo-name "
         "sends it anyway)");
   }
-  const bool ascii = std::all_of(name.begin(), name.end(), [](char c) {
-    return absl::ascii_isgraph(static_cast<unsigned char>(c));
-  });
   auto parsed = dns::ParseDomainName(name);
-  if (!ascii || !parsed.ok() || !parsed->unicode.empty()) {
+  if (!printable_word || !parsed.ok() || !parsed->unicode.empty()) {
     return invalid(absl::StrCat(
         "is not a host name",
         parsed.ok() ? " in ASCII (use the xn-- form)"

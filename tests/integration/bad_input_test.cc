@@ -1033,6 +1033,13 @@ std::vector<CliCase> CliCases() {
            "--ehlo-name"),
       Scan("EhloNameUnderscore", {"--ehlo-name", "scan_ner.example"},
            "--ehlo-name"),
+      // --force-ehlo-name sends odd names (an underscore, no dot) as they
+      // are, but never a line break or a space.
+      Scan("EhloNameCrLfForced",
+           {"--ehlo-name", "scanner.example\r\nQUIT", "--force-ehlo-name"},
+           "--ehlo-name"),
+      Scan("EhloNameSpaceForced",
+           {"--ehlo-name", "bad name.x", "--force-ehlo-name"}, "--ehlo-name"),
       Scan("EhloNameNoDot", {"--ehlo-name", "scanner"}, "--ehlo-name"),
       Scan("EhloNameBadLiteral", {"--ehlo-name", "[192.0.2]"}, "--ehlo-name"),
       // Files.

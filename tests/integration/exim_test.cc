@@ -221,7 +221,8 @@ TEST_F(EximTest, UnderscoreInEhloNameIsRefusedThenHeloToo) {
       "rejected EHLO from [127.0.0.1]: syntactically invalid argument(s): "
       "bad_name.example.test"};
   const int rejected_before = CountLogLines(rejected);
-  const test::ScanResult r = Scan({Target(25)}, "bad_name.example.test");
+  const test::ScanResult r =
+      Scan({Target(25)}, "bad_name.example.test", "--force-ehlo-name");
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_EQ(r.records.size(), 1u) << r.stderr_text;
   const Json& j = r.records[0];

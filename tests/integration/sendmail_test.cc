@@ -225,7 +225,8 @@ TEST_F(SendmailTest, OneLineWithoutPortProbesBothPortsInOneRecord) {
 // EHLO name with an underscore: no HELO fallback, a plain success.
 TEST_F(SendmailTest, UnderscoreInEhloNameIsAccepted) {
   const int ehlos_before = CountLogLines("<<< EHLO bad_name.example.test");
-  const test::ScanResult r = Scan({Target(25)}, "bad_name.example.test");
+  const test::ScanResult r =
+      Scan({Target(25)}, "bad_name.example.test", "--force-ehlo-name");
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_EQ(r.records.size(), 1u) << r.stderr_text;
   const Json& j = r.records[0];
