@@ -322,7 +322,9 @@ TEST(ShardOfTest, BalancedOverAMillionDomains) {
   // whole million through ShardKey takes 20 s under AddressSanitizer).
   for (int i = 0; i < kDomains; ++i) {
     const std::string domain = absl::StrCat("domain", i, ".example");
-    if (i % 1000 == 0) ASSERT_EQ(ShardKey(domain), domain);
+    if (i % 1000 == 0) {
+      ASSERT_EQ(ShardKey(domain), domain);
+    }
     ++counts[ShardOf(domain, kShards)];
   }
   const double expected = static_cast<double>(kDomains) / kShards;
