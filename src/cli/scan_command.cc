@@ -135,18 +135,12 @@ absl::StatusOr<std::string> CheckEhloName(const std::string& name, bool force) {
         "is not an address literal ([192.0.2.1], [IPv6:2001:db8::1])");
   }
   if (name.find('.') == std::string::npos) {
-    const bool label_ok =
-        !name.empty() && name.size() <= 63 && name.front() != '-' &&
-        name.back() != '-' && std::all_of(name.begin(), name.end(), [](char c) {
-          return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-';
-        });
-    if (!label_ok) return invalid("is not a host name");
     return invalid(
-        "is not fully qualified and servers may refuse it (--force-ehlo-name "
-        "sends it anyway)");
+        "is not fully qualified and servers may refuse it "
+        "(--force-ehlo-name sends it anyway)");
   }
   auto parsed = dns::ParseDomainName(name);
-  if (!printable_word || !parsed.ok() || !parsed->unicode.empty()) {
+  if (!parsed.ok() || !parsed->unicode.empty()) {
     return invalid(absl::StrCat(
         "is not a host name",
         parsed.ok() ? " in ASCII (use the xn-- form)"
@@ -323,10 +317,10 @@ class Scan {
                                          domains_->domains_in_progress() == 0));
   }
   // After every batch: ends the run when the output failed, and acts on
-  // SIGINT and SIGTERM. The first signal stops taking
-  // input and drops probes not yet connected; the conversations running
-  // get until the grace time ends. A second signal, or the end of the
-  // grace time, abandons them.
+  // SIGINT and SIGTERM. The first signal stops taking input and drops
+  // probes not yet connected; the conversations running get until the
+  // grace time ends. A second signal, or the end of the grace time,
+  // abandons them.
   void CheckInterrupt();
   void Emit(const output::AddressRecord& record);
   void Emit(const output::DomainRecord& record);
