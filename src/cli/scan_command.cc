@@ -610,7 +610,8 @@ int Scan::Run() {
   }
   fingerprinter_ = *std::move(fingerprinter);
 
-  auto tls_context = tls::Context::Create({options_.ca_file});
+  auto tls_context = tls::Context::Create(
+      {.ca_file = options_.ca_file, .load_when_needed = true});
   if (!tls_context.ok()) {
     std::cerr << "smtpscan: " << tls_context.status().message() << "\n";
     return absl::IsInvalidArgument(tls_context.status()) ? kExitUsage
@@ -690,6 +691,11 @@ int Scan::Run() {
   if (progress_ != nullptr) progress_->Finish(Progress(absl::Now()));
   Flush(/*force=*/true);
   if (absl::Status s = sink_->Close(); !s.ok() && failure_.ok()) failure_ = s;
+  // The system trust store loads at the first handshake; if that failed,
+  // every certificate verification in the records failed with it.
+  if (absl::Status s = tls_context_->TrustStatus(); !s.ok() && failure_.ok()) {
+    failure_ = s;
+  }
   if (in_fd_ > 0) close(in_fd_);
   if (!run.ok()) return Finish(Fail(run.message()));
   if (!failure_.ok()) return Finish(Fail(failure_.message()));

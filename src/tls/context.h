@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
@@ -19,6 +20,7 @@ typedef struct ssl_ctx_st SSL_CTX;
 namespace smtpscan::tls {
 
 class Context;
+class TrustLoader;
 
 struct ContextOptions {
   // PEM file of trust anchors; empty: the system store
@@ -31,6 +33,12 @@ struct ContextOptions {
   // store serves contexts on several threads. Must outlive nothing: the
   // store is held by reference count.
   const Context* share_trust_of = nullptr;
+  // With an empty ca_file and no share_trust_of: load the system store
+  // when the first handshake needs it (the first get()), not now. OpenSSL
+  // 3.0 takes about 25 ms of CPU to parse Debian's bundle, which a scan
+  // without TLS never needs. Contexts created with share_trust_of share
+  // the one load.
+  bool load_when_needed = false;
 };
 
 class Context {
@@ -43,11 +51,30 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  SSL_CTX* get() const { return ctx_; }
+  // The context, with its trust store: the first call loads a store
+  // deferred by ContextOptions::load_when_needed (or waits for another
+  // thread's load of it). Not thread-safe: a context belongs to one thread
+  // (its engine's).
+  SSL_CTX* get() const {
+    if (trust_ != nullptr) AttachTrust();
+    return ctx_;
+  }
+
+  // Why the deferred load failed (then get() gave an empty store, and
+  // every verification failed); OK when it did not, or was never needed.
+  // Thread-safe.
+  absl::Status TrustStatus() const;
 
  private:
   explicit Context(SSL_CTX* ctx) : ctx_(ctx) {}
+  // Loads (or waits for) the deferred store and gives it to ctx_.
+  void AttachTrust() const;
+
   SSL_CTX* ctx_;
+  // Set while a deferred store is still to be attached.
+  mutable std::shared_ptr<TrustLoader> trust_;
+  // Kept after the attach, for TrustStatus().
+  std::shared_ptr<TrustLoader> loader_;
 };
 
 }  // namespace smtpscan::tls
