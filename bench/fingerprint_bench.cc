@@ -154,7 +154,10 @@ const std::vector<Observation>& Corpus() {
   return *corpus;
 }
 
-void BM_FingerprintIdentify(benchmark::State& state) {
+// Identifies the corpus over and over with `identify(fingerprinter,
+// observation)`, which returns whether it named a product.
+template <typename IdentifyFn>
+void IdentifyCorpus(benchmark::State& state, IdentifyFn identify) {
   const auto fingerprinter = Fingerprinter::Create();
   if (!fingerprinter.ok()) {
     state.SkipWithError(fingerprinter.status().ToString().c_str());
@@ -163,9 +166,7 @@ void BM_FingerprintIdentify(benchmark::State& state) {
   const std::vector<Observation>& corpus = Corpus();
   size_t i = 0, identified = 0;
   for (auto _ : state) {
-    const Identification id = (*fingerprinter)->Identify(corpus[i]);
-    identified += id.product != "unknown";
-    benchmark::DoNotOptimize(id.evidence.data());
+    identified += identify(**fingerprinter, corpus[i]);
     if (++i == corpus.size()) i = 0;
   }
   state.SetItemsProcessed(state.iterations());
@@ -174,7 +175,26 @@ void BM_FingerprintIdentify(benchmark::State& state) {
   state.counters["identified"] =
       static_cast<double>(identified) / static_cast<double>(state.iterations());
 }
+
+void BM_FingerprintIdentify(benchmark::State& state) {
+  IdentifyCorpus(state, [](const Fingerprinter& fp, const Observation& o) {
+    const Identification id = fp.Identify(o);
+    benchmark::DoNotOptimize(id.evidence.data());
+    return id.product != "unknown";
+  });
+}
 BENCHMARK(BM_FingerprintIdentify);
+
+// What a scan calls: the same corpus through IdentifyShared, which reuses
+// one Identification per distinct (rules matched, version, os).
+void BM_FingerprintIdentifyShared(benchmark::State& state) {
+  IdentifyCorpus(state, [](const Fingerprinter& fp, const Observation& o) {
+    const std::shared_ptr<const Identification> id = fp.IdentifyShared(o);
+    benchmark::DoNotOptimize(id.get());
+    return id->product != "unknown";
+  });
+}
+BENCHMARK(BM_FingerprintIdentifyShared);
 
 // Each rule's conditions in order, each pattern compiled once.
 class NaiveMatcher {

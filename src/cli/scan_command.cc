@@ -300,7 +300,7 @@ class Scan {
   }
   void Finished(engine::ProbeOutcome outcome);
   // Names the software of a finished probe (when it said anything).
-  void Identify(output::ProbeResult* probe) const;
+  void Identify(output::ProbeResult* probe);
   // Sets up the resolver and the planner at the first domain line.
   absl::Status StartDomainMode();
   void SubmitDomainProbe(const scan::ProbeRequest& request);
@@ -349,6 +349,7 @@ class Scan {
   output::TlsMode plain_tls_mode_ = output::TlsMode::kStartTls;
   std::unique_ptr<tls::Context> tls_context_;
   std::unique_ptr<fingerprint::Fingerprinter> fingerprinter_;
+  fingerprint::Observation observation_;  // Identify's, reused
   std::unique_ptr<scan::AddressPolicy> policy_;
   std::unique_ptr<scan::OptOutList> opt_out_;        // --opt-out names
   std::unique_ptr<scan::ProviderGroups> providers_;  // --per-provider
@@ -1158,10 +1159,10 @@ void Scan::Finished(engine::ProbeOutcome outcome) {
   pending_.erase(it);
 }
 
-void Scan::Identify(output::ProbeResult* probe) const {
+void Scan::Identify(output::ProbeResult* probe) {
   if (!probe->session.greeting.has_value()) return;  // nothing to go on
-  probe->fingerprint = std::make_shared<const fingerprint::Identification>(
-      fingerprinter_->Identify(fingerprint::ObservationOf(*probe)));
+  fingerprint::FillObservation(*probe, &observation_);
+  probe->fingerprint = fingerprinter_->IdentifyShared(observation_);
 }
 
 void Scan::Emit(const output::AddressRecord& record) {

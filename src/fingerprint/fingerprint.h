@@ -95,6 +95,14 @@ class Fingerprinter {
 
   Identification Identify(const Observation& observation) const;
 
+  // Identify(), shared: observations that match the same rules and give
+  // the same version and OS hint get one immutable Identification (the
+  // first 1,024 distinct ones are kept for reuse). A scan identifies every
+  // probe, and most servers differ only in text no rule captures, so this saves
+  // building the evidence again for each. Thread-safe.
+  std::shared_ptr<const Identification> IdentifyShared(
+      const Observation& observation) const;
+
   // Every rule's examples: an observation and the expected identification.
   // Returns one line per example that does not give what it expects (empty:
   // all pass). The test suite runs this on the built-in rules.

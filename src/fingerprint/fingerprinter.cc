@@ -17,12 +17,14 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/memory/memory.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "fingerprint/fingerprint.h"
 #include "fingerprint/rules.h"
 #include "re2/re2.h"
@@ -93,6 +95,7 @@ struct Scratch {
   std::vector<double> miss;       // by product: prod(1 - confidence)
   std::vector<int64_t> first;     // by product: first matched rule or -1
   std::vector<re2::StringPiece> groups;
+  std::string version, os, key;  // IdentifyShared
 };
 
 Scratch& ThreadScratch() {
@@ -113,6 +116,8 @@ class Fingerprinter::Impl {
   }
 
   Identification Identify(const Observation& observation) const;
+  std::shared_ptr<const Identification> IdentifyShared(
+      const Observation& observation) const;
   std::vector<std::string> CheckExamples() const;
   size_t rule_count() const { return rules_.size(); }
 
@@ -123,13 +128,33 @@ class Fingerprinter::Impl {
   // Fills `*hits` with the set indices of field `f`'s patterns that match.
   void MatchField(size_t f, absl::string_view text,
                   std::vector<int>* hits) const;
+  // The winning product and its score; product < 0 when none matched.
+  struct Winner {
+    int64_t product = -1;
+    double score = 0;
+  };
+  // Runs the rules over `observation`: s.matched gets the rules that match.
+  Winner Match(const Observation& observation, Scratch& s) const;
+  // The version and OS hint the winner's matched rules capture.
+  void ExtractVersion(const Observation& observation, const Scratch& s,
+                      const Winner& w, std::string* version,
+                      std::string* os) const;
+  // Everything else in an Identification: evidence, fronts, product.
+  void Describe(const Scratch& s, const Winner& w, Identification* out) const;
   void ExtractGroups(const CompiledRule& rule, const Observation& observation,
-                     Identification* out) const;
+                     std::string* version, std::string* os) const;
+
+  // IdentifyShared's results by what they depend on; at most kCacheEntries.
+  static constexpr size_t kCacheEntries = 1024;
 
   const RuleSet set_;
   std::vector<CompiledRule> rules_;  // parallel to set_.rules
   std::array<FieldMatcher, kFieldCount> fields_;
   std::vector<MsCondition> ms_conditions_;
+  mutable absl::Mutex cache_mu_;
+  mutable absl::flat_hash_map<std::string,
+                              std::shared_ptr<const Identification>>
+      cache_ ABSL_GUARDED_BY(cache_mu_);
 };
 
 absl::Status Fingerprinter::Impl::Build() {
@@ -219,9 +244,8 @@ void Fingerprinter::Impl::MatchField(size_t f, absl::string_view text,
   }
 }
 
-Identification Fingerprinter::Impl::Identify(
-    const Observation& observation) const {
-  Scratch& s = ThreadScratch();
+Fingerprinter::Impl::Winner Fingerprinter::Impl::Match(
+    const Observation& observation, Scratch& s) const {
   s.count.assign(rules_.size(), 0);
   s.vetoed.assign(rules_.size(), 0);
   for (size_t f = 0; f < kFieldCount; ++f) {
@@ -259,57 +283,109 @@ Identification Fingerprinter::Impl::Identify(
     if (s.first[rule.product] < 0) s.first[rule.product] = r;
   }
 
-  int64_t winner = -1;
-  double best = 0;
+  Winner w;
   for (size_t p = 0; p < set_.products.size(); ++p) {
     if (s.first[p] < 0) continue;
     const double score = 1.0 - s.miss[p];
-    if (winner < 0 || score > best ||
-        (score == best && s.first[p] < s.first[winner])) {
-      winner = static_cast<int64_t>(p);
-      best = score;
+    if (w.product < 0 || score > w.score ||
+        (score == w.score && s.first[p] < s.first[w.product])) {
+      w.product = static_cast<int64_t>(p);
+      w.score = score;
     }
   }
+  return w;
+}
 
-  Identification out;
-  out.evidence.reserve(s.matched.size());
+void Fingerprinter::Impl::ExtractVersion(const Observation& observation,
+                                         const Scratch& s, const Winner& w,
+                                         std::string* version,
+                                         std::string* os) const {
+  version->clear();
+  os->clear();
+  for (const uint32_t r : s.matched) {
+    const CompiledRule& rule = rules_[r];
+    if (rule.role == Role::kProduct && rule.product == w.product) {
+      ExtractGroups(rule, observation, version, os);
+    }
+  }
+}
+
+void Fingerprinter::Impl::Describe(const Scratch& s, const Winner& w,
+                                   Identification* out) const {
+  out->evidence.reserve(s.matched.size());
   bool banner = false, behaviour = false;
   for (const uint32_t r : s.matched) {
     const CompiledRule& rule = rules_[r];
     const Product& product = set_.products[rule.product];
-    out.evidence.push_back(
+    out->evidence.push_back(
         {rule.rule->id, std::string(RoleName(rule.role)), product.id,
          std::string(BasisName(rule.rule->basis)), rule.fields});
     if (rule.role == Role::kFront) {
-      if (std::find(out.fronts.begin(), out.fronts.end(), product.id) ==
-          out.fronts.end()) {
-        out.fronts.push_back(product.id);
+      if (std::find(out->fronts.begin(), out->fronts.end(), product.id) ==
+          out->fronts.end()) {
+        out->fronts.push_back(product.id);
       }
-    } else if (rule.product == winner) {
+    } else if (rule.product == w.product) {
       (rule.rule->basis == Basis::kBanner ? banner : behaviour) = true;
-      ExtractGroups(rule, observation, &out);
     }
   }
-  if (winner < 0) {
-    out.product = "unknown";
-    return out;
+  if (w.product < 0) {
+    out->product = "unknown";
+    return;
   }
-  const Product& product = set_.products[winner];
-  out.product = product.id;
-  out.vendor = product.vendor;
-  out.confidence = best;
-  out.basis = banner && behaviour ? "banner+behaviour"
-              : banner            ? "banner"
-                                  : "behaviour";
+  const Product& product = set_.products[w.product];
+  out->product = product.id;
+  out->vendor = product.vendor;
+  out->confidence = w.score;
+  out->basis = banner && behaviour ? "banner+behaviour"
+               : banner            ? "banner"
+                                   : "behaviour";
+}
+
+Identification Fingerprinter::Impl::Identify(
+    const Observation& observation) const {
+  Scratch& s = ThreadScratch();
+  const Winner w = Match(observation, s);
+  Identification out;
+  ExtractVersion(observation, s, w, &out.version, &out.os);
+  Describe(s, w, &out);
   return out;
+}
+
+std::shared_ptr<const Identification> Fingerprinter::Impl::IdentifyShared(
+    const Observation& observation) const {
+  Scratch& s = ThreadScratch();
+  const Winner w = Match(observation, s);
+  ExtractVersion(observation, s, w, &s.version, &s.os);
+  // What the identification depends on: the rules that matched, and what
+  // the winner's capture groups took from the text.
+  s.key.assign(reinterpret_cast<const char*>(s.matched.data()),
+               s.matched.size() * sizeof(s.matched[0]));
+  for (const std::string* part : {&s.version, &s.os}) {
+    const uint32_t size = static_cast<uint32_t>(part->size());
+    s.key.append(reinterpret_cast<const char*>(&size), sizeof(size));
+    s.key.append(*part);
+  }
+  {
+    absl::MutexLock lock(&cache_mu_);
+    if (auto it = cache_.find(s.key); it != cache_.end()) return it->second;
+  }
+  auto made = std::make_shared<Identification>();
+  made->version = s.version;
+  made->os = s.os;
+  Describe(s, w, made.get());
+  absl::MutexLock lock(&cache_mu_);
+  if (cache_.size() < kCacheEntries) cache_.emplace(s.key, made);
+  return made;
 }
 
 void Fingerprinter::Impl::ExtractGroups(const CompiledRule& rule,
                                         const Observation& observation,
-                                        Identification* out) const {
+                                        std::string* version,
+                                        std::string* os) const {
   for (const Capture& capture : rule.captures) {
-    const bool want_version = capture.version_group > 0 && out->version.empty();
-    const bool want_os = capture.os_group > 0 && out->os.empty();
+    const bool want_version = capture.version_group > 0 && version->empty();
+    const bool want_os = capture.os_group > 0 && os->empty();
     if (!want_version && !want_os) continue;
     const std::string& text = FieldText(observation, capture.field);
     std::vector<re2::StringPiece>& groups = ThreadScratch().groups;
@@ -321,11 +397,11 @@ void Fingerprinter::Impl::ExtractGroups(const CompiledRule& rule,
     }
     if (want_version) {
       const re2::StringPiece& g = groups[capture.version_group];
-      out->version.assign(g.data(), g.size());
+      version->assign(g.data(), g.size());
     }
     if (want_os) {
       const re2::StringPiece& g = groups[capture.os_group];
-      out->os.assign(g.data(), g.size());
+      os->assign(g.data(), g.size());
     }
   }
 }
@@ -398,6 +474,11 @@ Fingerprinter::~Fingerprinter() = default;
 
 Identification Fingerprinter::Identify(const Observation& observation) const {
   return impl_->Identify(observation);
+}
+
+std::shared_ptr<const Identification> Fingerprinter::IdentifyShared(
+    const Observation& observation) const {
+  return impl_->IdentifyShared(observation);
 }
 
 std::vector<std::string> Fingerprinter::CheckExamples() const {

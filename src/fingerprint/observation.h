@@ -19,6 +19,11 @@ std::string KeywordText(const std::vector<std::string>& keywords);
 
 Observation ObservationOf(const output::ProbeResult& probe);
 
+// ObservationOf into `*out`, reusing its strings' memory: a scan fills one
+// Observation per probe, and this allocates nothing once the strings have
+// grown to the size of the replies seen.
+void FillObservation(const output::ProbeResult& probe, Observation* out);
+
 }  // namespace smtpscan::fingerprint
 
 #endif  // SMTPSCAN_FINGERPRINT_OBSERVATION_H_

@@ -521,19 +521,28 @@ Observation RandomObservation(std::mt19937* rng) {
   return o;
 }
 
+// kProducts and kDifferentialRules merged into `*set` and compiled; null
+// when either step fails.
+std::unique_ptr<Fingerprinter> CompileDifferential(RuleSet* set) {
+  if (!MergeRules("test.yaml", absl::StrCat(kProducts, kDifferentialRules), set)
+           .ok()) {
+    return nullptr;
+  }
+  auto fingerprinter = CompileRules(*set);
+  return fingerprinter.ok() ? *std::move(fingerprinter) : nullptr;
+}
+
 TEST(MatchTest, SetsAgreeWithANaiveLoop) {
   RuleSet set;
-  ASSERT_TRUE(
-      MergeRules("test.yaml", absl::StrCat(kProducts, kDifferentialRules), &set)
-          .ok());
-  auto fingerprinter = CompileRules(set);
-  ASSERT_TRUE(fingerprinter.ok()) << fingerprinter.status();
+  const std::unique_ptr<Fingerprinter> fingerprinter =
+      CompileDifferential(&set);
+  ASSERT_NE(fingerprinter, nullptr);
   std::mt19937 rng(12345);
   std::map<std::string, int> matches;
   for (int i = 0; i < 20000; ++i) {
     const Observation o = RandomObservation(&rng);
     const std::vector<std::string> want = NaiveMatch(set, o);
-    ASSERT_EQ(RuleIds((*fingerprinter)->Identify(o)), want)
+    ASSERT_EQ(RuleIds(fingerprinter->Identify(o)), want)
         << "greeting=" << o.greeting << " ehlo=" << o.ehlo
         << " keywords=" << o.ehlo_keywords << " ms=" << o.greeting_ms;
     for (const std::string& id : want) ++matches[id];
@@ -541,6 +550,39 @@ TEST(MatchTest, SetsAgreeWithANaiveLoop) {
   // The test exercises every rule's matches, not only misses.
   for (const Rule& rule : set.rules) {
     EXPECT_GT(matches[rule.id], 20) << rule.id;
+  }
+}
+
+// IdentifyShared gives what Identify gives, field by field, and the same
+// object again for an observation that matches the same rules with the
+// same captures.
+TEST(MatchTest, IdentifySharedAgreesWithIdentify) {
+  RuleSet set;
+  const std::unique_ptr<Fingerprinter> fingerprinter =
+      CompileDifferential(&set);
+  ASSERT_NE(fingerprinter, nullptr);
+  const Fingerprinter& fp = *fingerprinter;
+  std::mt19937 rng(777);
+  for (int i = 0; i < 5000; ++i) {
+    const Observation o = RandomObservation(&rng);
+    const Identification want = fp.Identify(o);
+    const std::shared_ptr<const Identification> got = fp.IdentifyShared(o);
+    ASSERT_NE(got, nullptr);
+    EXPECT_EQ(got->product, want.product);
+    EXPECT_EQ(got->vendor, want.vendor);
+    EXPECT_EQ(got->version, want.version);
+    EXPECT_EQ(got->os, want.os);
+    EXPECT_EQ(got->fronts, want.fronts);
+    EXPECT_EQ(got->confidence, want.confidence);
+    EXPECT_EQ(got->basis, want.basis);
+    ASSERT_EQ(RuleIds(*got), RuleIds(want)) << "greeting=" << o.greeting;
+    for (size_t e = 0; e < want.evidence.size(); ++e) {
+      EXPECT_EQ(got->evidence[e].role, want.evidence[e].role);
+      EXPECT_EQ(got->evidence[e].product, want.evidence[e].product);
+      EXPECT_EQ(got->evidence[e].basis, want.evidence[e].basis);
+      EXPECT_EQ(got->evidence[e].fields, want.evidence[e].fields);
+    }
+    EXPECT_EQ(fp.IdentifyShared(o), got);  // reused, not rebuilt
   }
 }
 

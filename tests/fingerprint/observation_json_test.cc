@@ -410,5 +410,24 @@ TEST(ObservationJsonTest, HugeArrays) {
             absl::StrCat("greeting.lines[", kCount, "] is not a string"));
 }
 
+// FillObservation reuses an Observation a scan keeps: whatever it held
+// before (a full probe, an empty one) must not show through.
+TEST(ObservationJsonTest, FillObservationOverwritesEveryField) {
+  const std::vector<ProbeResult> probes = {FullProbe(),
+                                           output::fixtures::PostfixProbe(),
+                                           output::fixtures::RefusedProbe(),
+                                           output::fixtures::HttpProbe(),
+                                           ProbeResult{},
+                                           FullProbe()};
+  Observation reused;
+  for (const ProbeResult& before : probes) {
+    for (const ProbeResult& probe : probes) {
+      FillObservation(before, &reused);
+      FillObservation(probe, &reused);
+      ExpectSameObservation(reused, ObservationOf(probe));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace smtpscan::fingerprint
