@@ -716,6 +716,21 @@ TEST(NdjsonWriterTest, HostileDomainAndInvalidRecords) {
   }
 }
 
+// The writer escapes strings itself (for speed) exactly as RapidJSON's
+// Writer::String did: the short forms for \b \t \n \f \r, \u00XX with
+// upper-case hex for the other control bytes, \" and \\, and every other
+// byte (DEL, '/', UTF-8) as it is.
+TEST(NdjsonWriterTest, StringEscapesAreRapidJsonsByteForByte) {
+  InvalidInputRecord i;
+  i.line = 3;
+  i.input = std::string("a\x01\x1f\"\\/\x7f\xc3\xa9\b\t\n\f\r\x00z", 16);
+  std::string line;
+  NdjsonWriter(WriterOptions{}).Write(i, &line);
+  EXPECT_THAT(line, ::testing::HasSubstr(
+                        "\"input\":\"a\\u0001\\u001F\\\"\\\\/\x7f\xc3\xa9"
+                        "\\b\\t\\n\\f\\r\\u0000z\""));
+}
+
 }  // namespace
 }  // namespace smtpscan::output
 
