@@ -6,7 +6,6 @@
 #include <atomic>
 #include <fstream>
 #include <mutex>
-#include <utility>
 
 #include "absl/strings/str_cat.h"
 
