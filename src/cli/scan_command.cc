@@ -59,6 +59,9 @@ namespace {
 // oldest unwritten one has waited kFlushInterval: a slow scan piped into
 // another program still streams, and an interrupted one loses little.
 constexpr size_t kFlushBytes = 64 << 10;
+// Written records kept for reuse (Scan::spare_records_): about what the
+// default concurrency finishes between two reads of the input.
+constexpr size_t kMaxSpareRecords = 1024;
 constexpr absl::Duration kFlushInterval = absl::Milliseconds(250);
 // How often the resolver gets to expire queries (c-ares does not say when
 // a query times out: the loop must ask, ENGINEERING.md §3.2).
@@ -299,6 +302,8 @@ class Scan {
     return IsImplicitTls(port) ? output::TlsMode::kImplicit : plain_tls_mode_;
   }
   void Finished(engine::ProbeOutcome outcome);
+  // A cleared PendingRecord, reused when one is spare.
+  std::unique_ptr<PendingRecord> TakeSpareRecord();
   // Names the software of a finished probe (when it said anything).
   void Identify(output::ProbeResult* probe);
   // Sets up the resolver and the planner at the first domain line.
@@ -394,6 +399,10 @@ class Scan {
   // Boxed: a flat table of large records would cost its slot size for
   // every empty slot too.
   absl::flat_hash_map<uint64_t, std::unique_ptr<PendingRecord>> pending_;
+  // Written records' boxes, cleared, for the next lines: a record's probes
+  // (over 1 KiB each) stay allocated, and glibc consolidates its fast bins
+  // on every allocation that large.
+  std::vector<std::unique_ptr<PendingRecord>> spare_records_;
   absl::flat_hash_map<std::string, uint64_t> counts_;  // records by status
   uint64_t records_ = 0;
   bool split_probes_ = false;   // --layout split
@@ -1081,7 +1090,7 @@ bool Scan::Feed() {
       Emit(record);
       continue;
     }
-    auto pending = std::make_unique<PendingRecord>();
+    std::unique_ptr<PendingRecord> pending = TakeSpareRecord();
     pending->remaining = target->ports.size();
     for (size_t i = 0; i < target->ports.size(); ++i) {
       const uint16_t port = target->ports[i];
@@ -1094,6 +1103,8 @@ bool Scan::Feed() {
       pool_->Submit(std::move(p));
     }
     pending->ports = std::move(target->ports);
+    // A spare record's (empty) probes keep their storage.
+    record.probes.swap(pending->record.probes);
     pending->record = std::move(record);
     pending_[pending->record.line] = std::move(pending);
     return true;
@@ -1156,7 +1167,23 @@ void Scan::Finished(engine::ProbeOutcome outcome) {
   record.status = summary.status;
   record.status_detail = std::move(summary.status_detail);
   Emit(record);
+  std::unique_ptr<PendingRecord> done = std::move(it->second);
   pending_.erase(it);
+  if (spare_records_.size() < kMaxSpareRecords) {
+    // Cleared as a new one, but the probes' storage is kept.
+    std::vector<output::ProbeResult> probes = std::move(done->record.probes);
+    probes.clear();
+    *done = PendingRecord{};
+    done->record.probes = std::move(probes);
+    spare_records_.push_back(std::move(done));
+  }
+}
+
+std::unique_ptr<PendingRecord> Scan::TakeSpareRecord() {
+  if (spare_records_.empty()) return std::make_unique<PendingRecord>();
+  std::unique_ptr<PendingRecord> record = std::move(spare_records_.back());
+  spare_records_.pop_back();
+  return record;
 }
 
 void Scan::Identify(output::ProbeResult* probe) {
