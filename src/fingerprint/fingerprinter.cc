@@ -454,7 +454,8 @@ absl::StatusOr<std::unique_ptr<Fingerprinter>> CompileRules(RuleSet set) {
 absl::StatusOr<std::unique_ptr<Fingerprinter>> Fingerprinter::Create(
     const std::vector<Source>& extra) {
   RuleSet set;
-  if (absl::Status status = MergeRules("built-in", BuiltinRules(), &set);
+  if (absl::Status status = MergeRules("built-in", BuiltinRules(), &set,
+                                       DocumentCheck::kKnownSingle);
       !status.ok()) {
     return status;
   }

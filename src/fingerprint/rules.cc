@@ -519,13 +519,13 @@ const Product* RuleSet::FindProduct(absl::string_view id) const {
 }
 
 absl::Status MergeRules(absl::string_view label, absl::string_view text,
-                        RuleSet* set) {
+                        RuleSet* set, DocumentCheck documents) {
   RuleSet merged = *set;
   try {
     const std::string yaml(text);
     DocumentParser parser(label, &merged);
     parser.Parse(YAML::Load(yaml));
-    if (CountDocuments(yaml) > 1) {
+    if (documents == DocumentCheck::kCheck && CountDocuments(yaml) > 1) {
       return Error(label, "", "expected one YAML document, found more");
     }
   } catch (const ParseError& e) {

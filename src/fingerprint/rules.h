@@ -124,8 +124,15 @@ struct RuleSet {
 // rule whose id is already in `*set` replaces it in place; new ones are
 // appended. On error `*set` is unchanged and the status (InvalidArgument)
 // is one line: "<label>: rule <id>: <where>: <what>".
+//
+// `documents` says whether to check that `text` holds no second document,
+// which costs a second parse: kCheck for anything read at run time;
+// kKnownSingle for the built-in rules, fixed at build time and checked by
+// builtin_rules_test (the check was a third of the start-up's rule loading).
+enum class DocumentCheck { kCheck, kKnownSingle };
 absl::Status MergeRules(absl::string_view label, absl::string_view text,
-                        RuleSet* set);
+                        RuleSet* set,
+                        DocumentCheck documents = DocumentCheck::kCheck);
 
 // Checks what only the merged set can tell: every rule's product and every
 // example's expected product and fronts exist. Same error form.

@@ -26,6 +26,29 @@ TEST(BuiltinRulesTest, Load) {
   EXPECT_EQ((*fingerprinter)->rule_count(), BuiltinSet().rules.size());
 }
 
+// Fingerprinter::Create loads the built-in rules without looking for a
+// second YAML document (DocumentCheck::kKnownSingle): this is the check.
+TEST(BuiltinRulesTest, IsOneDocument) {
+  RuleSet checked;
+  ASSERT_TRUE(
+      MergeRules("built-in", BuiltinRules(), &checked, DocumentCheck::kCheck)
+          .ok());
+  RuleSet unchecked;
+  ASSERT_TRUE(MergeRules("built-in", BuiltinRules(), &unchecked,
+                         DocumentCheck::kKnownSingle)
+                  .ok());
+  EXPECT_EQ(checked.rules.size(), unchecked.rules.size());
+  EXPECT_EQ(checked.products.size(), unchecked.products.size());
+  // What kKnownSingle gives up: a second document goes unnoticed.
+  RuleSet two;
+  EXPECT_FALSE(MergeRules("two", "rules: []\n---\nrules: []\n", &two,
+                          DocumentCheck::kCheck)
+                   .ok());
+  EXPECT_TRUE(MergeRules("two", "rules: []\n---\nrules: []\n", &two,
+                         DocumentCheck::kKnownSingle)
+                  .ok());
+}
+
 TEST(BuiltinRulesTest, EveryExamplePasses) {
   const auto fingerprinter = Fingerprinter::Create();
   ASSERT_TRUE(fingerprinter.ok()) << fingerprinter.status();
