@@ -1,11 +1,14 @@
 #include "output/ndjson_writer.h"
 
+#include <algorithm>
 #include <array>
+#include <cassert>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 // Not RAPIDJSON_SSE2: the SIMD string loop of Debian 12's RapidJSON writes
 // bytes 0x1A..0x1F unescaped (it compares against 0x19), which is invalid
@@ -75,8 +78,18 @@ struct NdjsonWriter::Stream {
     out->push_back('\n');
   }
 
-  // Keys are ASCII literals of this file: no repair needed.
-  void Key(absl::string_view key) { Quoted(key); }
+  // Keys are literals of this file (and policy kinds, also literals),
+  // ASCII letters, digits and '_': neither repair nor escapes.
+  void Key(absl::string_view key) {
+    assert(std::all_of(key.begin(), key.end(), [](char c) {
+      return absl::ascii_isalnum(c) || c == '_';
+    }));
+    json.RawValue("", 0, rapidjson::kStringType);
+    char* out = buffer.Push(key.size() + 2);
+    *out++ = '"';
+    std::memcpy(out, key.data(), key.size());
+    out[key.size()] = '"';
+  }
   void String(absl::string_view value) { Quoted(ValidUtf8(value, &scratch)); }
 
   // `s` (valid UTF-8) as a JSON string, escaped byte for byte as
