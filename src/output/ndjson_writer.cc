@@ -78,8 +78,8 @@ struct NdjsonWriter::Stream {
     out->push_back('\n');
   }
 
-  // Keys are literals of this file (and policy kinds, also literals),
-  // ASCII letters, digits and '_': neither repair nor escapes.
+  // Keys are literals of this file, ASCII letters, digits and '_': neither
+  // repair nor escapes. A key that comes from a record goes to DataKey.
   void Key(absl::string_view key) {
     assert(std::all_of(key.begin(), key.end(), [](char c) {
       return absl::ascii_isalnum(c) || c == '_';
@@ -91,6 +91,9 @@ struct NdjsonWriter::Stream {
     out[key.size()] = '"';
   }
   void String(absl::string_view value) { Quoted(ValidUtf8(value, &scratch)); }
+  // A key held in a record (a policy's kind): repaired and escaped like a
+  // value; the writer's RawValue in Quoted puts the ':' after it.
+  void DataKey(absl::string_view key) { String(key); }
 
   // `s` (valid UTF-8) as a JSON string, escaped byte for byte as
   // RapidJSON's Writer::String escapes, but written straight into the
@@ -464,7 +467,7 @@ void NdjsonWriter::Write(const DomainRecord& record, std::string* out) {
     s.Key("policy");
     s.json.StartObject();
     for (const PolicyResult& p : record.policies) {
-      s.Key(p.kind);
+      s.DataKey(p.kind);
       s.json.StartObject();
       s.Str("name", p.name);
       s.Str("dns_status", p.dns_status);

@@ -511,6 +511,24 @@ TEST(NdjsonWriterTest, DomainRecord) {
                 "a_status":"NXDOMAIN","addresses":[]})"));
 }
 
+// Policy kinds are the one key the writer takes from a record: unlike its
+// literal keys, they are repaired and escaped.
+TEST(NdjsonWriterTest, PolicyKindKeysAreEscaped) {
+  DomainRecord record = ExampleDomainRecord();
+  PolicyResult spf;
+  spf.kind = "spf";
+  spf.name = "example.com";
+  spf.dns_status = "NOERROR";
+  PolicyResult odd;
+  odd.kind = "a\"b\\c\n\xff";
+  odd.name = "example.com";
+  odd.dns_status = "NOERROR";
+  record.policies = {spf, odd};
+  const Json j = WriteOne(record);
+  ASSERT_TRUE(j.contains("policy"));
+  EXPECT_THAT(Keys(j["policy"]), ElementsAre("spf", "a\"b\\c\n\xEF\xBF\xBD"));
+}
+
 TEST(NdjsonWriterTest, DomainProbesAreProbeObjects) {
   const DomainRecord record = ExampleDomainRecord();
   Json j = WriteOne(record);
