@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -194,6 +195,8 @@ class Engine::Impl {
   void FlushTls(Connection& c);
   void ArmDeadline(Connection& c, absl::Time now);
   void Close(Connection& c);
+  // Makes the descriptor's close send RST (SO_LINGER 0).
+  void ResetOnClose(Connection& c);
   void Drain(Connection& c, absl::Time now);
   void Deliver(Connection& c);
   void Release(Connection& c);
@@ -808,9 +811,13 @@ void Engine::Impl::Close(Connection& c) {
 
 // RFC 5321 §4.1.1.10: after its reply to QUIT the server closes the
 // connection. Waiting for that close, rather than closing at the same time,
-// leaves the TIME_WAIT state with the server, where TCP puts it for the side
-// that closes first: the scanner then keeps no state for a finished
-// conversation, without resetting the connection.
+// leaves the scanner no TIME_WAIT state for a finished conversation. The
+// server's close is then answered with RST, not FIN: the server's
+// application has closed already, so nothing there sees it, and its socket
+// goes at once instead of waiting out TIME_WAIT. That is one packet fewer
+// per conversation (FIN, RST against FIN, FIN, ACK) and no LAST_ACK state
+// here: 8-9% less client CPU per session in bench/e2e (README). A server
+// that does not close within deadlines.peer_close is closed with FIN.
 void Engine::Impl::Drain(Connection& c, absl::Time now) {
   c.draining = true;
   if (c.tls != nullptr) {
@@ -823,6 +830,11 @@ void Engine::Impl::Drain(Connection& c, absl::Time now) {
   ArmRecv(c);
   wheel_.Arm(&c.timer,
              std::min(now + options_.deadlines.peer_close, c.session_deadline));
+}
+
+void Engine::Impl::ResetOnClose(Connection& c) {
+  const linger reset{1, 0};
+  setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 }
 
 void Engine::Impl::Deliver(Connection& c) {
@@ -975,6 +987,8 @@ void Engine::Impl::HandleCompletion(const io_uring_cqe* cqe, absl::Time now) {
         // Bytes after the reply to QUIT are not read; anything but the
         // close ends the wait too.
         if (has_buffer) ReturnBuffer(buffer_id);
+        // The server's close, as expected: answer it with RST (see Drain).
+        if (!has_buffer && res == 0) ResetOnClose(c);
         Close(c);
         break;
       }
