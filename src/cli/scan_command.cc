@@ -301,7 +301,7 @@ class Scan {
   output::TlsMode TlsModeOf(uint16_t port) const {
     return IsImplicitTls(port) ? output::TlsMode::kImplicit : plain_tls_mode_;
   }
-  void Finished(engine::ProbeOutcome outcome);
+  void Finished(engine::ProbeOutcome&& outcome);
   // A cleared PendingRecord, reused when one is spare.
   std::unique_ptr<PendingRecord> TakeSpareRecord();
   // Names the software of a finished probe (when it said anything).
@@ -640,7 +640,7 @@ int Scan::Run() {
   };
   auto pool = engine::EnginePool::Create(
       std::move(pool_options),
-      [this](engine::ProbeOutcome outcome) { Finished(std::move(outcome)); });
+      [this](engine::ProbeOutcome&& outcome) { Finished(std::move(outcome)); });
   if (!pool.ok()) return Fail(pool.status().message());
   pool_ = std::move(*pool);
 
@@ -1112,7 +1112,7 @@ bool Scan::Feed() {
   return false;
 }
 
-void Scan::Finished(engine::ProbeOutcome outcome) {
+void Scan::Finished(engine::ProbeOutcome&& outcome) {
   if ((outcome.id & kDomainProbe) != 0) {
     const uint64_t id = outcome.id & ~kDomainProbe;
     auto it = domain_probes_.find(id);

@@ -839,10 +839,9 @@ void Engine::Impl::ResetOnClose(Connection& c) {
 
 void Engine::Impl::Deliver(Connection& c) {
   if (!c.session.has_value()) return;
-  ProbeOutcome outcome;
-  outcome.id = c.probe.id;
-  outcome.started_at = c.started_at;
-  outcome.session = c.session->TakeResult();
+  // Built around the result, so that it is moved once.
+  ProbeOutcome outcome{c.probe.id, c.started_at, c.session->TakeResult(),
+                       nullptr, absl::ZeroDuration()};
   if (!backoff_waited_.empty()) {
     if (auto it = backoff_waited_.find(c.slot); it != backoff_waited_.end()) {
       outcome.backoff = it->second;

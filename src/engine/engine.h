@@ -158,7 +158,10 @@ struct EngineStats {
 
 class Engine {
  public:
-  using ResultCallback = absl::AnyInvocable<void(ProbeOutcome)>;
+  // Takes the outcome by rvalue reference: a SessionResult is about 1 KiB
+  // of members, and every hop by value (engine, worker queue, pool, scan)
+  // moved all of them once more.
+  using ResultCallback = absl::AnyInvocable<void(ProbeOutcome&&)>;
 
   // Sets up the ring and buffers. Fails with a one-line reason when
   // io_uring is unavailable (seccomp, kernel.io_uring_disabled, an old

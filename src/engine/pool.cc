@@ -113,7 +113,7 @@ class EnginePool::Impl {
                   std::promise<absl::Status>* ready);
   // On the calling thread: hands the workers' results to `done_`.
   void TakeResults();
-  void Deliver(ProbeOutcome outcome) {
+  void Deliver(ProbeOutcome&& outcome) {
     --outstanding_;
     done_(std::move(outcome));
   }
@@ -128,6 +128,9 @@ class EnginePool::Impl {
   // Results from every worker to the calling thread.
   absl::Mutex out_mu_;
   std::vector<ProbeOutcome> out_ ABSL_GUARDED_BY(out_mu_);
+  // TakeResults' side of out_: swapped with it, so both keep their storage
+  // (a fresh vector grew by reallocation, moving every outcome again).
+  std::vector<ProbeOutcome> taken_;  // calling thread only
   // Connections open in all workers (EngineOptions::shared_open).
   std::atomic<size_t> shared_open_{0};
   // Probes dropped by DropQueued in the workers, not yet subtracted.
@@ -145,8 +148,9 @@ absl::Status EnginePool::Impl::Init() {
   options_.threads =
       std::min(options_.threads, std::max<size_t>(1, global.concurrency));
   if (options_.threads == 1) {
-    auto home = Engine::Create(
-        global, [this](ProbeOutcome outcome) { Deliver(std::move(outcome)); });
+    auto home = Engine::Create(global, [this](ProbeOutcome&& outcome) {
+      Deliver(std::move(outcome));
+    });
     if (!home.ok()) return home.status();
     home_ = *std::move(home);
     return absl::OkStatus();
@@ -165,7 +169,7 @@ absl::Status EnginePool::Impl::Init() {
   EngineOptions home_options = global;
   home_options.concurrency = 1;
   home_options.receive_buffers = 1;
-  auto home = Engine::Create(home_options, [](ProbeOutcome) {});
+  auto home = Engine::Create(home_options, [](ProbeOutcome&&) {});
   if (!home.ok()) return home.status();
   home_ = *std::move(home);
   if (!out_wake_.ok()) {
@@ -235,7 +239,7 @@ void EnginePool::Impl::WorkerMain(Worker* w, EngineOptions options,
   // Results wait here until the end of the batch: one lock and at most one
   // wake-up per batch.
   std::vector<ProbeOutcome> results;
-  auto engine = Engine::Create(std::move(options), [&](ProbeOutcome outcome) {
+  auto engine = Engine::Create(std::move(options), [&](ProbeOutcome&& outcome) {
     results.push_back(std::move(outcome));
   });
   if (!engine.ok()) {
@@ -316,12 +320,12 @@ void EnginePool::Impl::Submit(Probe probe) {
 
 void EnginePool::Impl::TakeResults() {
   outstanding_ -= dropped_.exchange(0, std::memory_order_acq_rel);
-  std::vector<ProbeOutcome> results;
   {
     absl::MutexLock lock(&out_mu_);
-    results.swap(out_);
+    taken_.swap(out_);
   }
-  for (ProbeOutcome& r : results) Deliver(std::move(r));
+  for (ProbeOutcome& r : taken_) Deliver(std::move(r));
+  taken_.clear();
 }
 
 size_t EnginePool::Impl::open_connections() const {
