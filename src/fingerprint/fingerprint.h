@@ -44,6 +44,8 @@ struct Observation {
   std::string cert_subject;       // the server certificate's subject
   std::string cert_issuer;        // and issuer (RFC 2253)
   int64_t greeting_ms = -1;       // connect (or TLS up) to greeting; -1 unknown
+
+  bool operator==(const Observation&) const = default;
 };
 
 // The fields by name, as rules and evidence spell them.

@@ -453,12 +453,7 @@ absl::StatusOr<std::unique_ptr<Fingerprinter>> CompileRules(RuleSet set) {
 
 absl::StatusOr<std::unique_ptr<Fingerprinter>> Fingerprinter::Create(
     const std::vector<Source>& extra) {
-  RuleSet set;
-  if (absl::Status status = MergeRules("built-in", BuiltinRules(), &set,
-                                       DocumentCheck::kKnownSingle);
-      !status.ok()) {
-    return status;
-  }
+  RuleSet set = BuiltinRuleSet();
   for (const Source& source : extra) {
     if (absl::Status status = MergeRules(source.label, source.text, &set);
         !status.ok()) {

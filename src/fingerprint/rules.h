@@ -62,6 +62,8 @@ struct MsComparison {
 
   // False when `ms` is negative (unknown).
   bool Holds(int64_t ms) const;
+
+  bool operator==(const MsComparison&) const = default;
 };
 
 // Parses "<op> <integer>" (spaces optional around both); nullopt if bad.
@@ -76,6 +78,8 @@ struct Condition {
   MsComparison ms;      // when field == "greeting_ms"
 
   bool is_ms() const { return field == kGreetingMsField; }
+
+  bool operator==(const Condition&) const = default;
 };
 
 struct Product {
@@ -84,6 +88,8 @@ struct Product {
   std::string vendor;
   Role role = Role::kProduct;
   std::string source;  // label of the source that defined it
+
+  bool operator==(const Product&) const = default;
 };
 
 // What an example expects; only the keys given are compared.
@@ -94,11 +100,15 @@ struct Expectation {
   std::optional<std::vector<std::string>> fronts;
   std::optional<std::string> basis;
   std::optional<std::string> vendor;
+
+  bool operator==(const Expectation&) const = default;
 };
 
 struct Example {
   Observation observation;
   Expectation expect;
+
+  bool operator==(const Example&) const = default;
 };
 
 struct Rule {
@@ -110,6 +120,8 @@ struct Rule {
   std::vector<Condition> unless;  // none may hold
   std::vector<Example> examples;
   std::string source;  // label of the source that defined it
+
+  bool operator==(const Rule&) const = default;
 };
 
 struct RuleSet {
@@ -118,6 +130,8 @@ struct RuleSet {
 
   // nullptr when no product has this id.
   const Product* FindProduct(absl::string_view id) const;
+
+  bool operator==(const RuleSet&) const = default;
 };
 
 // Parses `text` (one YAML document) and merges it into `*set`: a product or
@@ -127,12 +141,17 @@ struct RuleSet {
 //
 // `documents` says whether to check that `text` holds no second document,
 // which costs a second parse: kCheck for anything read at run time;
-// kKnownSingle for the built-in rules, fixed at build time and checked by
-// builtin_rules_test (the check was a third of the start-up's rule loading).
+// kKnownSingle where the built-in rules are read again (tests and
+// benchmarks), which the generator has checked.
 enum class DocumentCheck { kCheck, kKnownSingle };
 absl::Status MergeRules(absl::string_view label, absl::string_view text,
                         RuleSet* set,
                         DocumentCheck documents = DocumentCheck::kCheck);
+
+// The built-in rules (rules/fingerprints.yaml) as MergeRules reads them,
+// made by code generated at build time (src/fingerprint/codegen): no YAML
+// is read at start-up. builtin_rules_test checks that the two are equal.
+RuleSet BuiltinRuleSet();
 
 // Checks what only the merged set can tell: every rule's product and every
 // example's expected product and fronts exist. Same error form.

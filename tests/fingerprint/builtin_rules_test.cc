@@ -26,8 +26,30 @@ TEST(BuiltinRulesTest, Load) {
   EXPECT_EQ((*fingerprinter)->rule_count(), BuiltinSet().rules.size());
 }
 
-// Fingerprinter::Create loads the built-in rules without looking for a
-// second YAML document (DocumentCheck::kKnownSingle): this is the check.
+// Fingerprinter::Create takes the built-in rules from code generated at
+// build time (fingerprint_codegen): it must be what reading the file gives.
+TEST(BuiltinRulesTest, GeneratedSetEqualsTheParsedFile) {
+  const RuleSet parsed = BuiltinSet();
+  const RuleSet generated = BuiltinRuleSet();
+  ASSERT_EQ(generated.products.size(), parsed.products.size());
+  for (size_t i = 0; i < parsed.products.size(); ++i) {
+    EXPECT_TRUE(generated.products[i] == parsed.products[i])
+        << "product " << parsed.products[i].id;
+  }
+  ASSERT_EQ(generated.rules.size(), parsed.rules.size());
+  for (size_t i = 0; i < parsed.rules.size(); ++i) {
+    const Rule& want = parsed.rules[i];
+    const Rule& got = generated.rules[i];
+    EXPECT_TRUE(got == want) << "rule " << want.id;
+    // Where they differ, for the message above.
+    EXPECT_TRUE(got.match == want.match) << "rule " << want.id;
+    EXPECT_TRUE(got.examples == want.examples) << "rule " << want.id;
+  }
+  EXPECT_TRUE(generated == parsed);
+}
+
+// The built-in rules are one YAML document (the generator reads them with
+// DocumentCheck::kCheck; tests and benchmarks with kKnownSingle).
 TEST(BuiltinRulesTest, IsOneDocument) {
   RuleSet checked;
   ASSERT_TRUE(
