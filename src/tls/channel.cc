@@ -53,7 +53,13 @@ int LogAndContinue(int ok, X509_STORE_CTX* store) {
 }  // namespace
 
 Channel::Channel(const Context& context, const ChannelOptions& options) {
-  ssl_ = SSL_new(context.get());
+  SSL_CTX* ctx = context.get();
+  if (ctx == nullptr) {
+    state_ = State::kFailed;
+    facts_.error = context.error();
+    return;
+  }
+  ssl_ = SSL_new(ctx);
   rbio_ = BIO_new(BIO_s_mem());
   wbio_ = BIO_new(BIO_s_mem());
   if (ssl_ == nullptr || rbio_ == nullptr || wbio_ == nullptr) {

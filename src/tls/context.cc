@@ -71,14 +71,15 @@ class TrustLoader {
   std::atomic<bool> loaded_{false};
 };
 
-absl::StatusOr<std::unique_ptr<Context>> Context::Create(
-    const ContextOptions& options) {
+namespace {
+
+// A client context as a scanner needs it, without its trust store.
+absl::StatusOr<SSL_CTX*> NewClientContext() {
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   if (ctx == nullptr) {
     return absl::InternalError(
         absl::StrCat("cannot create the TLS context: ", LastOpenSslError()));
   }
-  std::unique_ptr<Context> context(new Context(ctx));
   // ENGINEERING.md §2.2: Debian builds with security level 2, which refuses
   // TLS 1.0/1.1 and small keys; a scanner must record those servers.
   SSL_CTX_set_security_level(ctx, 0);
@@ -94,16 +95,43 @@ absl::StatusOr<std::unique_ptr<Context>> Context::Create(
   // connection mid-handshake (ENGINEERING.md §2.5).
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  // Per-connection DANE needs it on the context first; it costs nothing
+  // for connections that do not use it.
+  if (SSL_CTX_dane_enable(ctx) <= 0) {
+    SSL_CTX_free(ctx);
+    return absl::InternalError(
+        absl::StrCat("cannot enable DANE: ", LastOpenSslError()));
+  }
+  ERR_clear_error();
+  return ctx;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Context>> Context::Create(
+    const ContextOptions& options) {
+  std::unique_ptr<Context> context(new Context());
   if (options.share_trust_of != nullptr) {
     const Context& donor = *options.share_trust_of;
     if (donor.loader_ != nullptr) {
       context->trust_ = context->loader_ = donor.loader_;
-    } else {
-      SSL_CTX_set1_cert_store(ctx, SSL_CTX_get_cert_store(donor.ctx_));
+      return context;  // built by the first get()
     }
-  } else if (options.ca_file.empty() && options.load_when_needed) {
+    // The donor loaded its store at its creation: take it now.
+    absl::Status built = context->Build();
+    if (!built.ok()) return built;
+    SSL_CTX_set1_cert_store(context->ctx_, SSL_CTX_get_cert_store(donor.ctx_));
+    return context;
+  }
+  if (options.ca_file.empty() && options.load_when_needed) {
     context->trust_ = context->loader_ = std::make_shared<TrustLoader>();
-  } else if (options.ca_file.empty()) {
+    return context;  // built by the first get()
+  }
+  // A store loaded now, so that its errors are the caller's to report.
+  absl::Status built = context->Build();
+  if (!built.ok()) return built;
+  SSL_CTX* ctx = context->ctx_;
+  if (options.ca_file.empty()) {
     if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
       return absl::FailedPreconditionError(absl::StrCat(
           "cannot load the system trust store: ", LastOpenSslError()));
@@ -120,22 +148,31 @@ absl::StatusOr<std::unique_ptr<Context>> Context::Create(
           LastOpenSslError(), ")"));
     }
   }
-  // Per-connection DANE needs it on the context first; it costs nothing
-  // for connections that do not use it.
-  if (SSL_CTX_dane_enable(ctx) <= 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot enable DANE: ", LastOpenSslError()));
-  }
   ERR_clear_error();
   return context;
 }
 
+absl::Status Context::Build() const {
+  built_ = true;
+  absl::StatusOr<SSL_CTX*> ctx = NewClientContext();
+  if (!ctx.ok()) {
+    build_error_ = std::string(ctx.status().message());
+    return ctx.status();
+  }
+  ctx_ = *ctx;
+  return absl::OkStatus();
+}
+
 Context::~Context() { SSL_CTX_free(ctx_); }
 
-void Context::AttachTrust() const {
-  X509_STORE* store = trust_->Get();
-  if (store != nullptr) SSL_CTX_set1_cert_store(ctx_, store);
-  trust_.reset();
+SSL_CTX* Context::Prepare() const {
+  if (!built_) (void)Build();  // a failure leaves ctx_ null: build_error_
+  if (ctx_ != nullptr && trust_ != nullptr) {
+    X509_STORE* store = trust_->Get();
+    if (store != nullptr) SSL_CTX_set1_cert_store(ctx_, store);
+    trust_.reset();
+  }
+  return ctx_;
 }
 
 absl::Status Context::TrustStatus() const {

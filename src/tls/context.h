@@ -51,14 +51,18 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  // The context, with its trust store: the first call loads a store
-  // deferred by ContextOptions::load_when_needed (or waits for another
-  // thread's load of it). Not thread-safe: a context belongs to one thread
-  // (its engine's).
+  // The context, with its trust store, or null when it could not be made
+  // (error() says why). Contexts that defer their store are made by the
+  // first call: a scan without TLS never pays OpenSSL's context set-up
+  // (about 3 ms of CPU at start, perf). That call also loads the deferred
+  // store (or waits for another thread's load of it). Not thread-safe: a
+  // context belongs to one thread (its engine's).
   SSL_CTX* get() const {
-    if (trust_ != nullptr) AttachTrust();
+    if (ctx_ == nullptr || trust_ != nullptr) return Prepare();
     return ctx_;
   }
+  // Why get() gave null.
+  const std::string& error() const { return build_error_; }
 
   // Why the deferred load failed (then get() gave an empty store, and
   // every verification failed); OK when it did not, or was never needed.
@@ -66,11 +70,15 @@ class Context {
   absl::Status TrustStatus() const;
 
  private:
-  explicit Context(SSL_CTX* ctx) : ctx_(ctx) {}
-  // Loads (or waits for) the deferred store and gives it to ctx_.
-  void AttachTrust() const;
+  Context() = default;
+  // Makes ctx_ (built_ records the attempt; build_error_ a failure).
+  absl::Status Build() const;
+  // get()'s slow path: Build() once, then attach a deferred store.
+  SSL_CTX* Prepare() const;
 
-  SSL_CTX* ctx_;
+  mutable SSL_CTX* ctx_ = nullptr;
+  mutable bool built_ = false;
+  mutable std::string build_error_;
   // Set while a deferred store is still to be attached.
   mutable std::shared_ptr<TrustLoader> trust_;
   // Kept after the attach, for TrustStatus().
