@@ -17,7 +17,6 @@
 #include <fstream>
 #include <vector>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -37,28 +36,7 @@ enum class Op : uint8_t {
   kCancel,
   kPoll,        // a watched foreign descriptor (slot = watch index)
   kPollRemove,  // the removal of such a poll; its completion is ignored
-  kClose,       // a descriptor's close (and SO_LINGER before it); ignored
 };
-
-// io_uring's socket command SOCKET_URING_OP_SETSOCKOPT (kernel 6.7), which
-// liburing 2.3's headers predate: the kernel reads level and optname from
-// `addr`, optlen from `file_index` and the option's address from `addr3`
-// (liburing's later io_uring_prep_cmd_sock fills the same fields).
-constexpr uint32_t kSocketSetSockOpt = 3;
-
-void PrepSetSockOpt(io_uring_sqe* sqe, int fd, int level, int optname,
-                    const void* value, uint32_t length) {
-  io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, nullptr, 0, 0);
-  sqe->cmd_op = kSocketSetSockOpt;
-  sqe->addr = static_cast<uint32_t>(level) |
-              (uint64_t{static_cast<uint32_t>(optname)} << 32);
-  sqe->file_index = length;
-  sqe->addr3 = reinterpret_cast<uintptr_t>(value);
-}
-
-// SO_LINGER with a zero timeout: close sends RST. Static, because the
-// ring reads it when the request is submitted, after the caller returns.
-constexpr linger kResetLinger{1, 0};
 
 uint64_t Pack(uint32_t slot, uint32_t generation, Op op) {
   return (uint64_t{slot} << 32) | (uint64_t{generation & 0xffffff} << 8) |
@@ -138,7 +116,6 @@ struct Connection {
   // The conversation ended with QUIT and its reply; the result has been
   // handed over and the connection waits for the server to close first.
   bool draining = false;
-  bool reset_on_close = false;                   // close with RST (see Drain)
   smtp::Phase timed_phase = smtp::Phase::kDone;  // phase the timer is for
   Probe probe;
   absl::Time started_at;
@@ -174,10 +151,7 @@ class Engine::Impl {
     for (auto& c : conns_) {
       if (c && c->fd >= 0) close(c->fd);
     }
-    if (ring_ok_) {
-      FlushCloses();
-      io_uring_queue_exit(&ring_);
-    }
+    if (ring_ok_) io_uring_queue_exit(&ring_);
     if (buf_ring_ != nullptr) munmap(buf_ring_, buf_ring_bytes_);
   }
 
@@ -221,12 +195,8 @@ class Engine::Impl {
   void FlushTls(Connection& c);
   void ArmDeadline(Connection& c, absl::Time now);
   void Close(Connection& c);
-  // Closes c.fd, with RST when c.reset_on_close (SO_LINGER 0).
-  void CloseFd(Connection& c);
-  // Submits queued closes and runs them.
-  void FlushCloses();
-  // Whether the ring can set socket options (kernel 6.7) and close.
-  bool ProbeRingClose();
+  // Makes the descriptor's close send RST (SO_LINGER 0).
+  void ResetOnClose(Connection& c);
   void Drain(Connection& c, absl::Time now);
   void Deliver(Connection& c);
   void Release(Connection& c);
@@ -253,11 +223,6 @@ class Engine::Impl {
   ResultCallback done_;
   io_uring ring_{};
   bool ring_ok_ = false;
-  // Descriptors are closed through the ring (SO_LINGER too): two system
-  // calls fewer per conversation. Off where the kernel cannot.
-  bool ring_close_ = false;
-  // Closes queued in the ring, not yet submitted.
-  size_t pending_closes_ = 0;
   io_uring_buf_ring* buf_ring_ = nullptr;
   size_t buf_ring_bytes_ = 0;
   std::unique_ptr<char[]> buffers_;
@@ -381,38 +346,7 @@ absl::Status Engine::Impl::Init() {
   io_uring_buf_ring_advance(buf_ring_, static_cast<int>(buffers));
   refilled_ = absl::Now();
   tokens_ = 1;
-  ring_close_ = options_.close_through_ring && ProbeRingClose();
   return absl::OkStatus();
-}
-
-bool Engine::Impl::ProbeRingClose() {
-  io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
-  if (probe == nullptr) return false;
-  const bool ops = io_uring_opcode_supported(probe, IORING_OP_URING_CMD) &&
-                   io_uring_opcode_supported(probe, IORING_OP_CLOSE);
-  io_uring_free_probe(probe);
-  if (!ops) return false;
-  // The socket command is newer than the opcode: try it on a socket.
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
-  if (fd < 0) return false;
-  io_uring_sqe* sqe = GetSqe();
-  PrepSetSockOpt(sqe, fd, SOL_SOCKET, SO_LINGER, &kResetLinger,
-                 sizeof(kResetLinger));
-  io_uring_sqe_set_data64(sqe, Pack(0, 0, Op::kClose));
-  io_uring_cqe* cqe = nullptr;
-  int res = -1;
-  if (io_uring_submit_and_wait(&ring_, 1) >= 0 &&
-      io_uring_peek_cqe(&ring_, &cqe) == 0) {
-    res = cqe->res;
-    io_uring_cqe_seen(&ring_, cqe);
-  }
-  linger got{};
-  socklen_t length = sizeof(got);
-  const bool set = res == 0 &&
-                   getsockopt(fd, SOL_SOCKET, SO_LINGER, &got, &length) == 0 &&
-                   got.l_onoff == 1 && got.l_linger == 0;
-  close(fd);
-  return set;
 }
 
 io_uring_sqe* Engine::Impl::GetSqe() {
@@ -650,9 +584,6 @@ void Engine::Impl::Start(Probe probe, absl::Time now, absl::Duration backoff) {
     options_.shared_open->fetch_add(1, std::memory_order_relaxed);
   }
 
-  // Closed descriptors go before new ones are made, so that the open count
-  // stays within what the file limit was checked against.
-  FlushCloses();
   const int family = c.probe.address.sin6_family;
   c.fd =
       socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
@@ -901,41 +832,9 @@ void Engine::Impl::Drain(Connection& c, absl::Time now) {
              std::min(now + options_.deadlines.peer_close, c.session_deadline));
 }
 
-void Engine::Impl::FlushCloses() {
-  if (pending_closes_ == 0) return;
-  // With GETEVENTS: a close linked after SO_LINGER is queued as task work
-  // when the option is set, which DEFER_TASKRUN runs only then.
-  io_uring_submit_and_get_events(&ring_);
-  pending_closes_ = 0;
-}
-
-void Engine::Impl::CloseFd(Connection& c) {
-  const bool reset = c.reset_on_close;
-  c.reset_on_close = false;
-  if (!ring_close_) {
-    if (reset) {
-      setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &kResetLinger,
-                 sizeof(kResetLinger));
-    }
-    close(c.fd);
-    return;
-  }
-  // Nothing is in flight on the descriptor (Release). Neither request
-  // posts a completion unless it fails; the hard link keeps the close
-  // even if the option fails, and its order after it.
-  if (io_uring_sq_space_left(&ring_) < 2) io_uring_submit(&ring_);
-  if (reset) {
-    io_uring_sqe* sqe = GetSqe();
-    PrepSetSockOpt(sqe, c.fd, SOL_SOCKET, SO_LINGER, &kResetLinger,
-                   sizeof(kResetLinger));
-    sqe->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
-    io_uring_sqe_set_data64(sqe, Pack(0, 0, Op::kClose));
-  }
-  io_uring_sqe* sqe = GetSqe();
-  io_uring_prep_close(sqe, c.fd);
-  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-  io_uring_sqe_set_data64(sqe, Pack(0, 0, Op::kClose));
-  ++pending_closes_;
+void Engine::Impl::ResetOnClose(Connection& c) {
+  const linger reset{1, 0};
+  setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 }
 
 void Engine::Impl::Deliver(Connection& c) {
@@ -960,7 +859,7 @@ void Engine::Impl::Deliver(Connection& c) {
 }
 
 void Engine::Impl::Release(Connection& c) {
-  if (c.fd >= 0) CloseFd(c);
+  if (c.fd >= 0) close(c.fd);
   c.fd = -1;
   Deliver(c);
   c.out.clear();
@@ -1058,7 +957,7 @@ void Engine::Impl::HandleCompletion(const io_uring_cqe* cqe, absl::Time now) {
     HandlePoll(cqe);
     return;
   }
-  if (OpOf(data) == Op::kPollRemove || OpOf(data) == Op::kClose) return;
+  if (OpOf(data) == Op::kPollRemove) return;
   const int res = cqe->res;
   const bool has_buffer = (cqe->flags & IORING_CQE_F_BUFFER) != 0;
   const uint16_t buffer_id =
@@ -1088,7 +987,7 @@ void Engine::Impl::HandleCompletion(const io_uring_cqe* cqe, absl::Time now) {
         // close ends the wait too.
         if (has_buffer) ReturnBuffer(buffer_id);
         // The server's close, as expected: answer it with RST (see Drain).
-        if (!has_buffer && res == 0) c.reset_on_close = true;
+        if (!has_buffer && res == 0) ResetOnClose(c);
         Close(c);
         break;
       }
@@ -1133,7 +1032,6 @@ void Engine::Impl::HandleCompletion(const io_uring_cqe* cqe, absl::Time now) {
     case Op::kCancel:
     case Op::kPoll:  // handled above
     case Op::kPollRemove:
-    case Op::kClose:
       break;
   }
   if (c.closing && c.inflight == 0) Release(c);
@@ -1142,8 +1040,6 @@ void Engine::Impl::HandleCompletion(const io_uring_cqe* cqe, absl::Time now) {
 absl::Status Engine::Impl::Run(absl::FunctionRef<bool()> feed,
                                absl::FunctionRef<void()> after_batch,
                                absl::FunctionRef<bool()> finished) {
-  // The last conversations' descriptors are closed by the time Run returns.
-  absl::Cleanup flush_closes = [this] { FlushCloses(); };
   while (true) {
     if (abandoned_) return absl::OkStatus();
     absl::Time now = absl::Now();
@@ -1168,7 +1064,6 @@ absl::Status Engine::Impl::Run(absl::FunctionRef<bool()> feed,
     io_uring_cqe* first = nullptr;
     const int ret =
         io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
-    pending_closes_ = 0;  // submitted, and run with the wait's task work
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN &&
         ret != -EBUSY) {
       return absl::InternalError(

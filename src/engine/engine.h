@@ -92,10 +92,6 @@ struct EngineOptions {
   // most the number of engines minus one. Null: no shared limit.
   std::atomic<size_t>* shared_open = nullptr;
   size_t shared_limit = 0;
-  // Close descriptors (and set SO_LINGER for the RST close) through the
-  // ring where the kernel can (6.7), two system calls fewer per
-  // conversation; false, or an older kernel: close(2) and setsockopt(2).
-  bool close_through_ring = true;
   double rate = 0;         // new connections per second; 0 = no limit
   size_t per_address = 1;  // connections at once to one address
   // Probes at once (ready or running) of one Probe::group; 0: no limit.

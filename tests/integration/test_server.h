@@ -2,15 +2,12 @@
 #ifndef SMTPSCAN_TESTS_INTEGRATION_TEST_SERVER_H_
 #define SMTPSCAN_TESTS_INTEGRATION_TEST_SERVER_H_
 
-#include <arpa/inet.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -95,31 +92,6 @@ class TestServer {
   bool ready_ = false;
   std::map<std::string, std::vector<Endpoint>> endpoints_;
 };
-
-// Sockets of this network namespace to or from `endpoint` (IPv4) in the
-// states a closing connection passes through: FIN_WAIT1, FIN_WAIT2,
-// TIME_WAIT, LAST_ACK, CLOSING (include/net/tcp_states.h). -1 when the
-// address is not IPv4.
-inline int ClosingSocketsOf(const TestServer::Endpoint& endpoint) {
-  in_addr addr{};
-  if (inet_pton(AF_INET, endpoint.address.c_str(), &addr) != 1) return -1;
-  // /proc/net/tcp prints the address as the native-endian integer of its
-  // network-order bytes, and the port in host order.
-  char want[32];
-  std::snprintf(want, sizeof(want), "%08X:%04X", addr.s_addr, endpoint.port);
-  const std::set<std::string> closing = {"04", "05", "06", "09", "0B"};
-  std::ifstream tcp("/proc/net/tcp");
-  std::string line;
-  std::getline(tcp, line);  // the header
-  int n = 0;
-  while (std::getline(tcp, line)) {
-    std::vector<std::string> f =
-        absl::StrSplit(line, ' ', absl::SkipWhitespace());
-    if (f.size() < 4) continue;
-    if ((f[1] == want || f[2] == want) && closing.count(f[3]) > 0) ++n;
-  }
-  return n;
-}
 
 }  // namespace smtpscan::test
 
