@@ -8,6 +8,7 @@
 // rules, with the condition's own RE2.
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/memory/memory.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -86,8 +88,42 @@ struct CompiledRule {
   std::vector<std::string> fields;  // of the match conditions, for evidence
 };
 
+// Fields whose text recurs from server to server: keyword lists, and
+// replies that carry no host name (by position in kFieldNames). A scan sees
+// the same few texts in them again and again (Postfix's default keyword
+// list, "221 2.0.0 Bye"), so their set matches are remembered. The others
+// (greeting, EHLO and HELO replies, certificate subject) name the host.
+constexpr std::array<bool, kFieldCount> kRecurring = {
+    false,  // greeting
+    false,  // ehlo
+    true,   // ehlo_keywords
+    false,  // ehlo_tls
+    true,   // ehlo_tls_keywords
+    false,  // helo
+    true,   // starttls
+    true,   // help
+    true,   // unknown
+    true,   // quit
+    false,  // cert_subject
+    true,   // cert_issuer
+};
+static_assert(kFieldNames[9] == "quit" && kFieldNames[2] == "ehlo_keywords");
+
+// One remembered set match: the text, whose fingerprinter, and the hits.
+struct RememberedMatch {
+  uint64_t owner = 0;  // Impl::id_; 0: empty
+  std::string text;
+  std::vector<int> hits;
+};
+// Per field, direct-mapped by a hash of the text; texts up to
+// kRememberBytes (at most 12 × 16 × 256 bytes of text per thread).
+constexpr size_t kRememberWays = 16;
+constexpr size_t kRememberBytes = 256;
+
 // Per-thread buffers, so that Identify() allocates only what it returns.
 struct Scratch {
+  std::array<std::array<RememberedMatch, kRememberWays>, kFieldCount>
+      remembered;
   std::vector<int> hits;
   std::vector<uint32_t> count;    // by rule: match conditions that hit
   std::vector<uint8_t> vetoed;    // by rule: an unless condition hit
@@ -124,6 +160,10 @@ class Fingerprinter::Impl {
  private:
   explicit Impl(RuleSet set) : set_(std::move(set)) {}
 
+  // MatchField, or the hits remembered for the same text of a recurring
+  // field (kRecurring).
+  void MatchFieldRemembered(size_t f, absl::string_view text, Scratch& s) const;
+
   absl::Status Build();
   // Fills `*hits` with the set indices of field `f`'s patterns that match.
   void MatchField(size_t f, absl::string_view text,
@@ -148,6 +188,13 @@ class Fingerprinter::Impl {
   static constexpr size_t kCacheEntries = 1024;
 
   const RuleSet set_;
+  // Never reused, unlike an address: a remembered match names its
+  // fingerprinter by it.
+  const uint64_t id_ = NextId();
+  static uint64_t NextId() {
+    static std::atomic<uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+  }
   std::vector<CompiledRule> rules_;  // parallel to set_.rules
   std::array<FieldMatcher, kFieldCount> fields_;
   std::vector<MsCondition> ms_conditions_;
@@ -244,6 +291,23 @@ void Fingerprinter::Impl::MatchField(size_t f, absl::string_view text,
   }
 }
 
+void Fingerprinter::Impl::MatchFieldRemembered(size_t f, absl::string_view text,
+                                               Scratch& s) const {
+  if (!kRecurring[f] || text.size() > kRememberBytes) {
+    MatchField(f, text, &s.hits);
+    return;
+  }
+  RememberedMatch& r = s.remembered[f][absl::HashOf(text) % kRememberWays];
+  if (r.owner == id_ && r.text == text) {
+    s.hits.assign(r.hits.begin(), r.hits.end());
+    return;
+  }
+  MatchField(f, text, &s.hits);
+  r.owner = id_;
+  r.text.assign(text.data(), text.size());
+  r.hits.assign(s.hits.begin(), s.hits.end());
+}
+
 Fingerprinter::Impl::Winner Fingerprinter::Impl::Match(
     const Observation& observation, Scratch& s) const {
   s.count.assign(rules_.size(), 0);
@@ -251,7 +315,7 @@ Fingerprinter::Impl::Winner Fingerprinter::Impl::Match(
   for (size_t f = 0; f < kFieldCount; ++f) {
     const std::string& text = FieldText(observation, f);
     if (text.empty() || fields_[f].set == nullptr) continue;
-    MatchField(f, text, &s.hits);
+    MatchFieldRemembered(f, text, s);
     for (const int hit : s.hits) {
       for (const Ref& ref : fields_[f].refs[hit]) {
         if (ref.unless) {

@@ -586,6 +586,30 @@ TEST(MatchTest, IdentifySharedAgreesWithIdentify) {
   }
 }
 
+// Set matches of recurring fields (the reply to QUIT here) are remembered
+// per thread: never across fingerprinters with other rules, even one made
+// where a destroyed one was.
+TEST(MatchTest, RememberedMatchesBelongToTheirFingerprinter) {
+  Observation o = Greeting("220 mx.example.com ESMTP");
+  o.quit = "221 2.0.0 Bye";
+  auto a = Make(absl::StrCat(
+      "rules:\n", RuleYaml("a", "postfix", "    match: {quit: Bye}\n")));
+  auto b = Make(absl::StrCat(
+      "rules:\n", RuleYaml("b", "exim", "    match: {quit: Bye}\n")));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(a->Identify(o).product, "postfix");
+    EXPECT_EQ(b->Identify(o).product, "exim");
+    EXPECT_EQ(a->IdentifyShared(o)->product, "postfix");
+  }
+  a.reset();
+  auto c = Make(absl::StrCat(
+      "rules:\n", RuleYaml("c", "sendmail", "    match: {quit: Goodbye}\n")));
+  EXPECT_EQ(c->Identify(o).product, "unknown");
+  o.quit = "221 Goodbye";
+  EXPECT_EQ(c->Identify(o).product, "sendmail");
+  EXPECT_EQ(b->Identify(o).product, "unknown");
+}
+
 TEST(MatchTest, AllConditionsMustHold) {
   auto fp = Make(absl::StrCat(
       "rules:\n",
