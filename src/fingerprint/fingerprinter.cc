@@ -89,25 +89,22 @@ struct CompiledRule {
 };
 
 // Fields whose text recurs from server to server: keyword lists, and
-// replies that carry no host name (by position in kFieldNames). A scan sees
-// the same few texts in them again and again (Postfix's default keyword
-// list, "221 2.0.0 Bye"), so their set matches are remembered. The others
-// (greeting, EHLO and HELO replies, certificate subject) name the host.
-constexpr std::array<bool, kFieldCount> kRecurring = {
-    false,  // greeting
-    false,  // ehlo
-    true,   // ehlo_keywords
-    false,  // ehlo_tls
-    true,   // ehlo_tls_keywords
-    false,  // helo
-    true,   // starttls
-    true,   // help
-    true,   // unknown
-    true,   // quit
-    false,  // cert_subject
-    true,   // cert_issuer
-};
-static_assert(kFieldNames[9] == "quit" && kFieldNames[2] == "ehlo_keywords");
+// replies that carry no host name. A scan sees the same few texts in them
+// again and again (Postfix's default keyword list, "221 2.0.0 Bye"), so
+// their set matches are remembered. The others (greeting, EHLO and HELO
+// replies, certificate subject) name the host.
+constexpr bool IsRecurring(absl::string_view field) {
+  return field == "ehlo_keywords" || field == "ehlo_tls_keywords" ||
+         field == "starttls" || field == "help" || field == "unknown" ||
+         field == "quit" || field == "cert_issuer";
+}
+constexpr std::array<bool, kFieldCount> kRecurring = [] {
+  std::array<bool, kFieldCount> recurring{};
+  for (size_t f = 0; f < kFieldCount; ++f) {
+    recurring[f] = IsRecurring(kFieldNames[f]);
+  }
+  return recurring;
+}();
 
 // One remembered set match: the text, whose fingerprinter, and the hits.
 struct RememberedMatch {
