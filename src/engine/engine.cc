@@ -465,7 +465,7 @@ bool AsksForBackoff(const smtp::SessionResult& r) {
       (r.status_detail == "ECONNRESET" || r.status_detail == "EPIPE")) {
     return true;
   }
-  auto is421 = [](const absl::optional<smtp::Reply>& reply) {
+  auto is421 = [](const auto& reply) {
     return reply.has_value() && reply->code == 421;
   };
   return is421(r.greeting) ||

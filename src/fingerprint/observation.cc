@@ -22,8 +22,9 @@ void AssignReplyText(int code, const std::vector<std::string>& lines,
   }
 }
 
-void AssignReplyText(const absl::optional<smtp::Reply>& reply,
-                     std::string* text) {
+// `reply` is an absl::optional or smtp::HeapOptional of smtp::Reply.
+template <typename OptionalReply>
+void AssignReplyText(const OptionalReply& reply, std::string* text) {
   if (reply.has_value()) {
     AssignReplyText(reply->code, reply->lines, text);
   } else {

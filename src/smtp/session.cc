@@ -157,8 +157,11 @@ Action Session::HandleReply(Reply reply, absl::Time now) {
       (in_tls ? result_.timings.ehlo_tls : result_.timings.ehlo) = took;
       const int code = reply.code;
       const bool positive = reply.IsPositive();
-      (in_tls ? result_.ehlo_tls : result_.ehlo) =
-          ParseEhloReply(std::move(reply));
+      if (in_tls) {
+        result_.ehlo_tls = ParseEhloReply(std::move(reply));
+      } else {
+        result_.ehlo = ParseEhloReply(std::move(reply));
+      }
       if (positive) return AfterHello(/*esmtp=*/true, now);
       // RFC 5321 §4.1.4 / §3.2: a server that does not know EHLO answers
       // 5xx, and the client falls back to HELO.

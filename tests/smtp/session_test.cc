@@ -111,13 +111,20 @@ void UpToHandshake(Session& session) {
 
 std::string Hex(absl::string_view s) { return absl::CHexEscape(s); }
 
-std::string ReplyStr(const absl::optional<Reply>& reply) {
-  if (!reply.has_value()) return "none";
-  return absl::StrCat(reply->code, " [", Hex(absl::StrJoin(reply->lines, "|")),
-                      "] wire=", reply->wire_bytes);
+std::string ReplyStr(const Reply& reply) {
+  return absl::StrCat(reply.code, " [", Hex(absl::StrJoin(reply.lines, "|")),
+                      "] wire=", reply.wire_bytes);
 }
 
-std::string EhloStr(const absl::optional<EhloReply>& ehlo) {
+// `reply` is an absl::optional or a HeapOptional of Reply (SessionResult
+// has both).
+template <typename OptionalReply>
+std::string ReplyStr(const OptionalReply& reply) {
+  return reply.has_value() ? ReplyStr(*reply) : "none";
+}
+
+template <typename OptionalEhloReply>
+std::string EhloStr(const OptionalEhloReply& ehlo) {
   if (!ehlo.has_value()) return "none";
   return absl::StrCat(ReplyStr(ehlo->reply), " domain=", ehlo->domain,
                       " extensions=", ehlo->extensions.size());
@@ -156,12 +163,11 @@ std::string Diff(const SessionResult& a, const SessionResult& b,
   }
   field("helo_tls", ReplyStr(a.helo_tls), ReplyStr(b.helo_tls));
   field("quit", ReplyStr(a.quit), ReplyStr(b.quit));
-  const auto error_str =
-      [exact_bytes](const absl::optional<ReplyParseError>& e) {
-        if (!e.has_value()) return std::string("none");
-        return absl::StrCat(ReplyErrorName(e->kind), " at ", e->offset,
-                            exact_bytes ? " '" + Hex(e->excerpt) + "'" : "");
-      };
+  const auto error_str = [exact_bytes](const HeapOptional<ReplyParseError>& e) {
+    if (!e.has_value()) return std::string("none");
+    return absl::StrCat(ReplyErrorName(e->kind), " at ", e->offset,
+                        exact_bytes ? " '" + Hex(e->excerpt) + "'" : "");
+  };
   field("protocol_error", error_str(a.protocol_error),
         error_str(b.protocol_error));
   field("anomaly_count", absl::StrCat(a.anomaly_count),
