@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -191,7 +192,7 @@ std::string FullyQualifiedHostName() {
 // are built when results arrive, not when the line is read.
 struct PendingRecord {
   output::AddressRecord record;  // probes empty until the first result
-  std::vector<uint16_t> ports;
+  absl::InlinedVector<uint16_t, 4> ports;  // scan::Target::ports
   size_t remaining = 0;
 };
 

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/optional.h"
@@ -49,7 +50,9 @@ struct Target {
   std::string address;  // canonical text (inet_ntop), no brackets
   int family = AF_UNSPEC;           // AF_INET or AF_INET6
   std::array<uint8_t, 16> bytes{};  // network order; 4 used for AF_INET
-  std::vector<uint16_t> ports;      // never empty, in the order given
+  // Never empty, in the order given. Inline: one line per open connection
+  // is pending at most, and a line has one port or -p's few.
+  absl::InlinedVector<uint16_t, 4> ports;
   std::string name;  // lower case, no trailing dot; empty when none was given
 };
 
